@@ -1,0 +1,144 @@
+"""One plain training loop: in-memory batches, Adam, seeded, cancellable.
+
+Data already in memory is sliced with a seeded permutation per epoch instead
+of going through a per-sample DataLoader (see benchmarks/train_speed.py).
+Progress goes to plain callbacks so the app can draw it without aeviz
+importing Streamlit.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .errors import TrainingDiverged
+from .models import Autoencoder, PCAModel, build
+
+StepCallback = Callable[[int, dict[str, float]], None]     # (global step, batch metrics)
+EpochCallback = Callable[[int, dict[str, float]], None]    # (epoch, epoch metrics)
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass
+class TrainResult:
+    model: Autoencoder
+    history: list[dict[str, float]] = field(default_factory=list)   # one row per epoch
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seeded_model(config: ModelConfig, seed: int) -> Autoencoder:
+    """Build a model whose initial weights depend only on (config, seed)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(config)
+
+
+def kl_weight(epoch: int, warmup_epochs: int, steps_done: float = 0.0) -> float:
+    """Linear KL warm-up from ~0 to 1 over ``warmup_epochs`` (fractional epochs)."""
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch + steps_done) / warmup_epochs)
+
+
+def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
+          x_test: np.ndarray | None = None, *, device: torch.device | str | None = None,
+          on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None,
+          cancel: CancelFlag | None = None, model: Autoencoder | None = None) -> TrainResult:
+    """Train ``config`` on ``x_train`` (float32 in [0, 1], (N, *input_shape)).
+
+    Raises TrainingDiverged on a NaN/inf loss; ``error.model`` then holds the
+    weights of the last epoch that finished cleanly.
+    """
+    start = time.perf_counter()
+    device = torch.device(device) if device else default_device()
+    model = (model or seeded_model(config, train_cfg.seed)).to(device)
+    if isinstance(model, PCAModel):
+        model.fit(x_train)
+        history = [_evaluate_epoch(model, 0, x_train, x_test, device, train_cfg)]
+        return TrainResult(model, history, False, time.perf_counter() - start)
+    xt = torch.as_tensor(np.ascontiguousarray(x_train), dtype=torch.float32, device=device)
+    gen = torch.Generator(device=device).manual_seed(train_cfg.seed)
+    cpu_gen = torch.Generator().manual_seed(train_cfg.seed + 1)       # batch order
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    good = copy.deepcopy(model.state_dict())
+    history: list[dict[str, float]] = []
+    step = 0
+    for epoch in range(train_cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(xt), generator=cpu_gen).to(device)
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        n_batches = math.ceil(len(xt) / train_cfg.batch_size)
+        for b in range(n_batches):
+            if cancel is not None and cancel.is_set():
+                model.load_state_dict(good)
+                return TrainResult(model.eval(), history, True, time.perf_counter() - start)
+            xb = xt[perm[b * train_cfg.batch_size:(b + 1) * train_cfg.batch_size]]
+            if train_cfg.binarize:
+                xb = torch.bernoulli(xb, generator=gen)
+            w = kl_weight(epoch, train_cfg.kl_warmup_epochs, b / n_batches)
+            out = model(xb, generator=gen, kl_weight=w)
+            if not torch.isfinite(out.loss):
+                model.load_state_dict(good)
+                model.eval()
+                err = TrainingDiverged(
+                    f"training diverged: the loss became {out.loss.item()} at epoch {epoch + 1}, "
+                    f"step {step + 1}. The model keeps the weights of the last good epoch "
+                    f"({epoch}). Lower the learning rate (now {train_cfg.lr:g}), set a gradient "
+                    "clip, or use the Bernoulli likelihood for data in [0, 1].", epoch, step)
+                err.model, err.history = model, history
+                raise err
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if train_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            opt.step()
+            step += 1
+            metrics = {"loss": out.loss.item(), "recon": out.recon.item(), "kl": out.kl.item()}
+            for k in sums:
+                sums[k] += metrics[k] * len(xb)
+            if on_step:
+                on_step(step, metrics)
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / len(xt) for k, v in sums.items()}}
+        row.update(_test_metrics(model, x_test, device))
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        good = copy.deepcopy(model.state_dict())
+        if on_epoch:
+            on_epoch(epoch + 1, row)
+    return TrainResult(model.eval(), history, False, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def _test_metrics(model: Autoencoder, x: np.ndarray | None, device, batch_size: int = 2048) -> dict:
+    """Mean test loss parts in eval mode (VAE: z = posterior mean)."""
+    if x is None or len(x) == 0:
+        return {}
+    model.eval()
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+    for i in range(0, len(x), batch_size):
+        xb = torch.as_tensor(x[i:i + batch_size], dtype=torch.float32, device=device)
+        out = model(xb)
+        for k in sums:
+            sums[k] += getattr(out, k).item() * len(xb)
+    return {f"test_{k}": v / len(x) for k, v in sums.items()}
+
+
+def _evaluate_epoch(model, epoch, x_train, x_test, device, cfg) -> dict[str, float]:
+    row = {"epoch": epoch}
+    row.update({k.replace("test_", "train_"): v for k, v in _test_metrics(model, x_train, device).items()})
+    row.update(_test_metrics(model, x_test, device))
+    return row
