@@ -1,0 +1,3 @@
+"""aeviz: a latent-space lab for autoencoders and VAEs."""
+
+__version__ = "0.1.0"

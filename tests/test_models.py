@@ -44,7 +44,7 @@ def test_shapes(family, backbone, shape):
 
 def test_vae_posterior_and_loss_parts():
     model = make("vae")
-    x = torch.rand(4, 1, 8, 8)
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     q = model.encode(x)
     assert isinstance(q, Posterior) and q.mean.shape == q.logvar.shape == (4, 3)
     s1 = q.sample(torch.Generator().manual_seed(0))
@@ -64,13 +64,13 @@ def test_kl_of_standard_normal_is_zero_and_known_value():
 
 
 def test_beta_scales_kl():
-    x = torch.rand(4, 1, 8, 8)
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     a, b = make("vae"), make("vae")
     b.load_state_dict(a.state_dict())
     b.config = b.config.replace(beta=4.0)
     a.eval(); b.eval()
     oa, ob = a(x), b(x)
-    assert torch.allclose(ob.loss - oa.loss, 3.0 * oa.kl)
+    assert torch.allclose(ob.loss - oa.loss, 3.0 * oa.kl, atol=1e-4)  # float32 sums of ~45
 
 
 @pytest.mark.parametrize("noise", ["mask", "gaussian", "salt_pepper"])
