@@ -57,11 +57,14 @@ def save_checkpoint(path: str | Path, model: Autoencoder, *, train_config: Train
                     extra_files: dict[str, Path] | None = None) -> Path:
     """Write the folder at ``path`` atomically (replacing an old one only once complete)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
             "train": train_config.to_dict() if train_config else None,
             "dataset": dataset_name, "command": command}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as e:
+        raise CheckpointError(_cannot_write(path, e)) from None
     try:
         tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in model.state_dict().items()}
@@ -74,10 +77,19 @@ def save_checkpoint(path: str | Path, model: Autoencoder, *, train_config: Train
             shutil.copyfile(src, tmp / name)
         _fsync_tree(tmp)
         _swap_into_place(tmp, path)
+    except OSError as e:        # disk full, read-only folder: say so, leave nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(_cannot_write(path, e)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _cannot_write(path: Path, e: OSError) -> str:
+    return (f"cannot write the checkpoint {path} ({e.strerror or e}): the disk may be full or the "
+            "folder read-only; free some space or choose another folder. What was there before "
+            "is unchanged.")
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
@@ -102,20 +114,36 @@ def _recover(path: Path) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace one JSON file inside a checkpoint (e.g. metrics.json) atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise CheckpointError(_cannot_write(path, e)) from None
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, allow_nan=False)
+            json.dump(_finite(data), f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(_cannot_write(path, e)) from None
         raise
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1, allow_nan=False))
+    path.write_text(json.dumps(_finite(data), indent=1, allow_nan=False))
+
+
+def _finite(data: Any) -> Any:
+    """NaN/inf (e.g. a metric of a degenerate model) -> null, so it never blocks a save."""
+    if isinstance(data, float):
+        return data if data == data and abs(data) != float("inf") else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -131,8 +159,12 @@ def read_json(path: Path, what: str) -> Any:
             raise CheckpointError(f"{what} {path.name} is larger than {MAX_JSON_BYTES // 2**20} MB; "
                                   "it is not an aeviz file")
         return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{what} {path.name} is not valid JSON ({e}); re-save the model") from None
+    except CheckpointError:
+        raise
+    # ValueError: JSONDecodeError or an integer of > 4300 digits; RecursionError: [[[[...]]]]
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{what} {path.name} is not valid JSON ({str(e)[:200]}); "
+                              "re-save the model") from None
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -187,16 +219,18 @@ def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
         head = f.read(8)
         if len(head) < 8:
             raise CheckpointError(f"{file.name} is truncated ({size} bytes); re-save the model")
-        if head[:1] == b"\x80" or head[:2] == b"PK":
+        (n,) = struct.unpack("<Q", head)
+        first = f.read(1)                                # a safetensors header is JSON: '{'
+        if first != b"{" and _looks_pickled(head):
             raise CheckpointError(f"{file.name} is a pickle/PyTorch archive renamed .safetensors and "
                                   f"is refused without being opened. {_REFUSED}")
-        (n,) = struct.unpack("<Q", head)
-        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8):
-            raise CheckpointError(f"{file.name} has an invalid header length ({n} bytes for a "
+        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8) or first != b"{":
+            raise CheckpointError(f"{file.name} has an invalid header (length {n} for a "
                                   f"{size}-byte file): it is truncated or not a safetensors file")
+        f.seek(8)
         try:
             header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise CheckpointError(f"{file.name} has a corrupt header; re-save the model") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{file.name} has a corrupt header; re-save the model")
@@ -209,6 +243,11 @@ def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in state.items()}
 
 
+def _looks_pickled(head: bytes) -> bool:
+    """Pickle protocol 2-5 opcode, or the zip container torch.save writes."""
+    return (head[0] == 0x80 and 2 <= head[1] <= 5) or head[:2] == b"PK"
+
+
 def _check_entries(name: str, header: dict, model: Autoencoder, data_bytes: int) -> None:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if set(header) != set(expected):
@@ -217,10 +256,11 @@ def _check_entries(name: str, header: dict, model: Autoencoder, data_bytes: int)
                               f"unexpected tensors {extra[:5]}")
     end = 0
     for key, info in header.items():
-        if not isinstance(info, dict) or info.get("dtype") not in DTYPES:
+        if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or \
+                info.get("dtype") not in DTYPES:
             raise CheckpointError(f"{name}: tensor {key!r} has dtype {info.get('dtype') if isinstance(info, dict) else '?'}; "
                                   f"allowed: {', '.join(DTYPES)}")
-        if tuple(info.get("shape", ())) != expected[key]:
+        if not isinstance(info.get("shape"), list) or tuple(info["shape"]) != expected[key]:
             raise CheckpointError(f"{name}: tensor {key!r} has shape {info.get('shape')}, the config "
                                   f"needs {list(expected[key])}")
         offsets = info.get("data_offsets")

@@ -71,7 +71,13 @@ def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig,
 
 def check_out_dir(out: Path, force: bool) -> None:
     """Never overwrite anything that is not ours, and ours only with --force."""
+    if "\0" in str(out):
+        raise ConfigError("--out may not contain NUL bytes")
     if not out.exists():
+        ancestor = next(p for p in out.absolute().parents if p.exists())
+        if not ancestor.is_dir():       # checked before training, not after it
+            raise ConfigError(f"cannot create {out}: {ancestor} is a file, not a folder; choose "
+                              "another --out")
         return
     if not out.is_dir() or not (out / CONFIG).is_file():
         raise ConfigError(f"{out} exists and is not an aeviz checkpoint folder; choose another --out")

@@ -81,7 +81,7 @@ class ModelConfig:
         """Upper-bound estimate, computed without building the model."""
         d, z = self.input_size, self.latent_dim
         if self.family == "pca":
-            return d * (z + 1)
+            return d * (z + 1) + z          # mean, components, explained variance
         if self.backbone == "mlp":
             widths = (d, *self.hidden)
             body = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
@@ -123,8 +123,10 @@ class TrainConfig:
             raise ConfigError(f"lr must be in (0, 1], got {self.lr}")
         if not 0 <= self.seed < 2 ** 63:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.kl_warmup_epochs < 0 or self.grad_clip < 0 or self.weight_decay < 0:
-            raise ConfigError("kl_warmup_epochs, grad_clip and weight_decay must be >= 0")
+        if self.kl_warmup_epochs < 0 or not all(math.isfinite(v) and v >= 0 for v in
+                                                (self.grad_clip, self.weight_decay)):
+            raise ConfigError("kl_warmup_epochs, grad_clip and weight_decay must be finite and >= 0, "
+                              f"got {self.kl_warmup_epochs}, {self.grad_clip}, {self.weight_decay}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -135,8 +135,7 @@ def _batched(fn, module: nn.Module, arr: np.ndarray, batch_size: int) -> np.ndar
     module.eval()
     try:
         device = next(module.parameters(), torch.empty(0)).device
-        out = [fn(torch.as_tensor(np.ascontiguousarray(arr[i:i + batch_size]), dtype=torch.float32,
-                                  device=device)).cpu()
+        out = [fn(torch.from_numpy(np.array(arr[i:i + batch_size], dtype=np.float32)).to(device)).cpu()
                for i in range(0, len(arr), batch_size)]
     finally:
         module.train(was_training)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .errors import TrainingDiverged
+from .errors import ConfigError, TrainingDiverged
 from .models import Autoencoder, PCAModel, build
 
 StepCallback = Callable[[int, dict[str, float]], None]     # (global step, batch metrics)
@@ -36,13 +37,41 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def to_tensor(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """float32 tensor of ``x``; copies read-only arrays (shared dataset caches) instead of
+    aliasing memory torch could write to."""
+    arr = np.asarray(x, dtype=np.float32)
+    if not arr.flags.writeable or not arr.flags.c_contiguous:
+        arr = np.array(arr, dtype=np.float32, order="C")
+    return torch.from_numpy(arr).to(device)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` -> the default; "cpu" / "cuda[:i]" checked, anything else a ConfigError."""
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {str(device)[:40]!r}: use 'cpu' or 'cuda'")
+    if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
+        raise ConfigError(f"device {str(device)[:40]!r} is not available on this machine; use 'cpu'")
+    return dev
+
+
+# The global torch RNG is shared by every thread; app sessions train in parallel threads.
+_SEED_LOCK = threading.Lock()
+
+
 def seeded_model(config: ModelConfig, seed: int) -> Autoencoder:
-    """Build a model whose initial weights depend only on (config, seed)."""
-    with torch.random.fork_rng(devices=[]):
+    """Build a model whose initial weights depend only on (config, seed), thread-safely."""
+    with _SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build(config)
 
@@ -64,13 +93,13 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
     weights of the last epoch that finished cleanly.
     """
     start = time.perf_counter()
-    device = torch.device(device) if device else default_device()
+    device = resolve_device(device)
     model = (model or seeded_model(config, train_cfg.seed)).to(device)
     if isinstance(model, PCAModel):
         model.fit(x_train)
         history = [_evaluate_epoch(model, 0, x_train, x_test, device, train_cfg)]
         return TrainResult(model, history, False, time.perf_counter() - start)
-    xt = torch.as_tensor(np.ascontiguousarray(x_train), dtype=torch.float32, device=device)
+    xt = to_tensor(x_train, device)                                   # one copy, (N, *shape)
     gen = torch.Generator(device=device).manual_seed(train_cfg.seed)
     cpu_gen = torch.Generator().manual_seed(train_cfg.seed + 1)       # batch order
     # fused Adam: one kernel for all parameters instead of a Python loop per tensor
@@ -133,7 +162,7 @@ def _test_metrics(model: Autoencoder, x: np.ndarray | None, device, batch_size: 
     model.eval()
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[i:i + batch_size], dtype=torch.float32, device=device)
+        xb = to_tensor(x[i:i + batch_size], device)
         out = model(xb)
         for k in sums:
             sums[k] += getattr(out, k).item() * len(xb)

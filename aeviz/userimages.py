@@ -74,7 +74,7 @@ def _decode_all(files: Files, where: str, max_items: int, image_size: tuple[int,
     sizes, colour, bad = _headers(files)
     files = [f for f in files if f[0] not in bad]      # decoded anyway to report every bad file
     if not files:
-        _refuse_bad(bad, where)
+        _refuse_bad(sorted(bad), where)
     w, h, size_note = _target_size(sizes, image_size)
     mode, channels = ("RGB", 3) if colour else ("L", 1)
     if len(files) * channels * h * w > max_values:

@@ -93,8 +93,24 @@ def _header_file(path: Path, header: dict, data: bytes = b"") -> None:
 def test_huge_header_length_refused(ckpt):
     path, _ = ckpt
     (path / "model.safetensors").write_bytes(struct.pack("<Q", 2 ** 60) + b"{}")
-    with pytest.raises(CheckpointError, match="invalid header length"):
+    with pytest.raises(CheckpointError, match="invalid header"):
         load_checkpoint(path)
+
+
+def test_header_length_starting_with_pickle_byte_still_loads(ckpt):
+    """A header of 896 bytes begins b'\\x80\\x03', like a protocol-3 pickle: it must load."""
+    path, model = ckpt
+    f = path / "model.safetensors"
+    raw = f.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"] = {"format": "aeviz-checkpoint", "pad": ""}
+    base = len(json.dumps(header).encode())
+    header["__metadata__"]["pad"] = "x" * (896 - base)
+    _header_file(f, header, raw[8 + n:])
+    assert f.read_bytes()[:2] == b"\x80\x03"
+    loaded = load_checkpoint(path).model.state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
 
 
 @pytest.mark.parametrize("mutate, message", [

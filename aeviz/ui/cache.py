@@ -1,0 +1,298 @@
+"""All of the app's caching: every ``st.cache_resource`` / ``st.cache_data`` lives here.
+
+``cache_resource`` holds shared read-only objects (datasets, models in eval
+mode, fitted projections), keyed by stable ids; ``cache_data`` holds arrays
+(codes, maps, decoded images), with the model passed as an underscored
+argument and its stable key passed beside it. Nothing per-user goes into
+``cache_resource``: uploaded models live in the session (``state.UPLOADS``),
+user models are keyed by folder name + file mtimes so a retrained model is
+re-read.
+
+Public API (stable; pages call these, never the backend's loaders directly):
+    model_key(model_id) -> str                         stable cache key of a model id
+    get_dataset(name) -> Dataset                       read-only arrays, shared
+    get_split(name, split) -> (x, y)
+    get_model(model_id) -> Checkpoint                  .model (eval mode), .config, .metrics, ...
+    get_encoding(model_id, dataset, split) -> Encoding codes, logvar (VAE) and per-item error
+    get_codes(model_id, dataset, split) -> (N, D) float32
+    get_map(model_id, dataset, split, method, params, seed) -> (N, 2) float32
+    get_projector(model_id, dataset, split, method, params, seed) -> fitted estimator (transform)
+    get_metrics(model_id, dataset, split, quick=True) -> dict[str, float]
+    get_prior_images(model_id, n, seed) -> (z (n, D), images (n, *shape))
+    get_prior_holes(model_id, dataset, seed) -> float   share of prior codes far from all real codes
+    decode(model_id, z) -> images                      uncached (sliders call it per frame)
+    neighbours(codes, index, k) -> indices             nearest codes, the point itself excluded
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..config import ModelConfig, TrainConfig
+from ..data import Dataset, load_dataset
+from ..errors import AevizError, CheckpointError, ProjectionError
+from ..models import PCAModel
+from ..paths import cache_dir
+from . import sources, state
+
+BUILTIN_TRAIN = TrainConfig(epochs=60, batch_size=64, lr=2e-3, seed=0)   # ~3 s on digits, 2 cores
+
+
+@dataclass
+class Encoding:
+    codes: np.ndarray              # (N, D) float32: AE z / VAE posterior mean / PCA scores
+    logvar: np.ndarray | None      # (N, D) VAE posterior log-variance, else None
+    error: np.ndarray              # (N,) squared reconstruction error per item (all families alike)
+
+
+# Datasets ----------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def get_dataset(name: str) -> Dataset:
+    # cache_resource, not cache_data: a 70k-image dataset must not be copied on every rerun;
+    # its arrays are read-only views, so sharing them is safe.
+    return load_dataset(name, download=False)
+
+
+def get_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    return get_dataset(name).split(split)
+
+
+# Models ------------------------------------------------------------------------
+
+def model_key(model_id: str) -> str:
+    """``model_id`` plus file mtimes for folders, so an overwritten checkpoint is a new key."""
+    ref = sources.parse_model_id(model_id)
+    folder = ref.folder()
+    if folder is None:
+        return str(ref)
+    stamps = [(folder / f).stat().st_mtime_ns for f in ("config.json", "model.safetensors")
+              if (folder / f).is_file()]
+    return f"{ref}@{'-'.join(map(str, stamps))}"
+
+
+def get_model(model_id: str) -> Checkpoint:
+    """The checkpoint behind a model id, model in eval mode (do not train or modify it)."""
+    ref = sources.parse_model_id(model_id)
+    if ref.kind == "upload":
+        ckpt = state.uploads().get(str(ref))
+        if ckpt is None:
+            raise CheckpointError(f"uploaded model {ref.name} is not in this session any more; "
+                                  "upload it again on the Explore page")
+        return ckpt
+    if ref.kind == "pca":
+        return _fit_pca(*sources.pca_spec(ref.name))
+    folder = ref.folder()
+    if folder is not None:
+        return _load_folder(str(folder), model_key(model_id))
+    rec = sources.recipe(ref.name) if ref.kind == "pretrained" else None
+    if rec is None:
+        raise CheckpointError(f"model {model_id} was not found (no checkpoint folder); pick another")
+    return _train_builtin(*rec)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _load_folder(folder: str, key: str) -> Checkpoint:
+    return load_checkpoint(folder)
+
+
+@st.cache_resource(show_spinner="Training a small model for the first run (a few seconds)…",
+                   max_entries=16)
+def _train_builtin(dataset: str, family: str, latent: int) -> Checkpoint:
+    """A missing pretrained model, trained once and kept in ``<cache>/builtin/`` for next time."""
+    from ..train import train                  # late: only when pretrained/ lacks the model
+    folder = cache_dir() / "builtin" / f"{dataset}-{family}-{latent}"
+    if (folder / "model.safetensors").is_file():
+        try:
+            return load_checkpoint(folder)
+        except AevizError:
+            pass                               # a damaged cache copy is simply retrained
+    ds = get_dataset(dataset)
+    config = ModelConfig(family=family, backbone="mlp", input_shape=ds.sample_shape, latent_dim=latent,
+                         hidden=(256, 128), likelihood="bernoulli" if ds.is_image else "gaussian")
+    result = train(config, BUILTIN_TRAIN, np.array(ds.x_train), np.array(ds.x_test), device="cpu")
+    command = f"trained on first run: {family}, latent {latent}, {BUILTIN_TRAIN.epochs} epochs"
+    try:
+        save_checkpoint(folder, result.model, train_config=BUILTIN_TRAIN, dataset_name=dataset,
+                        command=command, history=result.history)
+    except OSError:
+        pass                                   # a read-only cache only costs retraining next time
+    return Checkpoint(result.model.eval(), config, None, BUILTIN_TRAIN, dataset, command, result.history, {})
+
+
+@st.cache_resource(show_spinner="Fitting PCA…", max_entries=16)
+def _fit_pca(dataset: str, k: int) -> Checkpoint:
+    ds = get_dataset(dataset)
+    config = ModelConfig(family="pca", input_shape=ds.sample_shape, latent_dim=k)
+    model = PCAModel(config).fit(ds.x_train).eval()
+    return Checkpoint(model, config, None, None, dataset, f"PCA, {k} components", [], {})
+
+
+# Arrays ------------------------------------------------------------------------
+
+def get_encoding(model_id: str, dataset: str, split: str) -> Encoding:
+    ckpt = get_model(model_id)
+    shape = tuple(get_dataset(dataset).sample_shape)
+    if tuple(ckpt.config.input_shape) != shape:
+        raise CheckpointError(f"{model_id} reads inputs of shape {tuple(ckpt.config.input_shape)} but "
+                              f"{dataset} samples are {shape}; pick a model trained on {dataset}")
+    return _encode(model_key(model_id), dataset, split, ckpt)
+
+
+@st.cache_data(show_spinner="Encoding…", max_entries=64)
+def _encode(key: str, dataset: str, split: str, _ckpt: Checkpoint, batch: int = 4096) -> Encoding:
+    x, _ = get_split(dataset, split)
+    model = _ckpt.model
+    codes, logvars, errors = [], [], []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(np.array(x[i:i + batch], dtype=np.float32))   # writable copy
+            if _ckpt.config.is_variational:
+                post = model.encode(xb)
+                z = post.mean
+                logvars.append(post.logvar.numpy())
+            else:
+                z = model.codes(xb)
+            recon = model.decode(z)
+            errors.append((recon - xb).pow(2).flatten(1).sum(1).numpy())
+            codes.append(z.numpy())
+    logvar = np.concatenate(logvars).astype(np.float32) if logvars else None
+    return Encoding(np.concatenate(codes).astype(np.float32), logvar,
+                    np.concatenate(errors).astype(np.float32))
+
+
+def get_codes(model_id: str, dataset: str, split: str) -> np.ndarray:
+    return get_encoding(model_id, dataset, split).codes
+
+
+def get_map(model_id: str, dataset: str, split: str, method: str, params: dict[str, Any],
+            seed: int) -> np.ndarray:
+    """2-D map of the split's codes: (N, 2) float32, reused from disk when computed before."""
+    codes = get_codes(model_id, dataset, split)
+    return _map(model_key(model_id), dataset, split, method, dict(params), int(seed), codes,
+                str(get_model(model_id).path or ""))
+
+
+@st.cache_data(show_spinner="Projecting…", max_entries=64)
+def _map(key: str, dataset: str, split: str, method: str, params: dict, seed: int,
+         _codes: np.ndarray, _folder: str) -> np.ndarray:
+    if method == "latent" and "dims" in params:
+        return LatentPlane(**params).fit(_codes).transform(_codes)
+    from ..mapcache import cached_projection     # late: imports sklearn (and umap when used)
+    _, labels = get_split(dataset, split)
+    emb, _info = cached_projection(_codes, labels, method, params, seed, key, split,
+                                   checkpoint_dir=_folder or None)
+    return np.asarray(emb, dtype=np.float32)
+
+
+class LatentPlane:
+    """Explore's "latent" view of codes wider than 2: two chosen dimensions as they are."""
+
+    def __init__(self, dims: tuple[int, int] = (0, 1), random_state: int | None = None):
+        self.dims = dims
+
+    def fit(self, codes: np.ndarray) -> "LatentPlane":
+        d = np.asarray(codes).shape[1]
+        if len(self.dims) != 2 or not all(0 <= int(i) < d for i in self.dims):
+            raise ProjectionError(f"the latent view needs two dimensions in 0..{d - 1}, got {self.dims}")
+        return self
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        return np.asarray(codes, dtype=np.float32)[:, list(self.dims)]
+
+
+def get_projector(model_id: str, dataset: str, split: str, method: str, params: dict[str, Any],
+                  seed: int) -> Any:
+    """A fitted projection of the split's codes: ``transform`` (and ``inverse_transform``).
+
+    UMAP/t-SNE come back as the cached map plus a kNN transform (``aeviz.mapcache``), so
+    placing new points never refits them. ``latent`` with ``dims`` has transform only.
+    """
+    codes = get_codes(model_id, dataset, split)
+    return _projector(model_key(model_id), dataset, split, method, tuple(sorted(params.items())),
+                      int(seed), codes, str(get_model(model_id).path or ""))
+
+
+@st.cache_resource(show_spinner="Fitting the projection…", max_entries=16)
+def _projector(key: str, dataset: str, split: str, method: str, params: tuple, seed: int,
+               _codes: np.ndarray, _folder: str) -> Any:
+    if method == "latent" and "dims" in dict(params):
+        return LatentPlane(**dict(params)).fit(_codes)
+    from ..mapcache import cached_projector
+    _, labels = get_split(dataset, split)
+    return cached_projector(_codes, labels, method, dict(params), seed, key, split,
+                            checkpoint_dir=_folder or None)
+
+
+def get_metrics(model_id: str, dataset: str, split: str = "test", quick: bool = True) -> dict[str, Any]:
+    """``aeviz.metrics.evaluate`` (quick: reconstruction, KL, active units) plus the code metrics
+    (kNN accuracy, trustworthiness: ~0.5 s on digits); quick=False adds judged samples (slow)."""
+    return _metrics(model_key(model_id), dataset, split, quick, get_model(model_id))
+
+
+@st.cache_data(show_spinner="Computing metrics…", max_entries=64)
+def _metrics(key: str, dataset: str, split: str, quick: bool, _ckpt: Checkpoint) -> dict[str, Any]:
+    from ..metrics import evaluate
+    from ..metrics_codes import code_metrics
+    data = get_dataset(dataset)
+    out = dict(evaluate(_ckpt, data, split=split, quick=quick))
+    if quick:
+        x_train, y_train = data.split("train")
+        x, y = data.split(split)
+        model = _ckpt.model
+        out.update(code_metrics(x, model.encode_numpy(x_train), y_train, model.encode_numpy(x), y,
+                                loo=split == "train"))
+    return out
+
+
+def get_prior_images(model_id: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` codes z ~ N(0, I) and their decodings (PCA: z ~ N(0, diag(explained variance)))."""
+    return _prior(model_key(model_id), int(n), int(seed), get_model(model_id))
+
+
+@st.cache_data(max_entries=64)
+def _prior(key: str, n: int, seed: int, _ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
+    z = np.random.default_rng(seed).standard_normal((n, _ckpt.config.latent_dim)).astype(np.float32)
+    if isinstance(_ckpt.model, PCAModel):
+        # PCA scores are not unit-variance: sample its own Gaussian (probabilistic PCA's prior)
+        z = z * _ckpt.model.explained_variance.sqrt().numpy()
+    return z, _ckpt.model.decode_numpy(z)
+
+
+def get_prior_holes(model_id: str, dataset: str, seed: int, n: int = 1000) -> float:
+    """Share of prior codes (as ``get_prior_images`` draws them) far from every real training code."""
+    return _prior_holes(model_key(model_id), dataset, int(seed), int(n), get_model(model_id),
+                        get_codes(model_id, dataset, "train"))
+
+
+@st.cache_data(max_entries=64)
+def _prior_holes(key: str, dataset: str, seed: int, n: int, _ckpt: Checkpoint, _train_codes: np.ndarray) -> float:
+    from ..metrics_codes import off_manifold_share
+    z = np.random.default_rng(seed).standard_normal((n, _ckpt.config.latent_dim))
+    if isinstance(_ckpt.model, PCAModel):
+        z = z * _ckpt.model.explained_variance.sqrt().numpy()
+    return off_manifold_share(z, _train_codes)
+
+
+def decode(model_id: str, z: np.ndarray) -> np.ndarray:
+    """Decode codes (N, D) to (N, *input_shape); uncached, a few images take milliseconds."""
+    z = np.asarray(z, dtype=np.float32)
+    ckpt = get_model(model_id)
+    if z.ndim != 2 or z.shape[1] != ckpt.config.latent_dim:
+        raise ProjectionError(f"codes must be (N, {ckpt.config.latent_dim}) for {model_id}, got {z.shape}")
+    return ckpt.model.decode_numpy(z)
+
+
+def neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` codes nearest to ``codes[index]`` (Euclidean), itself excluded."""
+    d = ((codes - codes[index]) ** 2).sum(1)
+    d[index] = np.inf
+    k = min(k, len(codes) - 1)
+    nearest = np.argpartition(d, k)[:k] if k < len(codes) - 1 else np.arange(len(codes))
+    nearest = nearest[np.isfinite(d[nearest])]
+    return nearest[np.argsort(d[nearest])]

@@ -1,0 +1,204 @@
+"""Compare (landing view): two or three latent spaces of the same data, side by side.
+
+Maps with linked selection, the same interpolation decoded by each model,
+prior samples N(0, I) decoded by each, and a metrics table.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from aeviz import figures
+from aeviz.imaging import image_grid
+from aeviz.interpolate import interpolate
+from aeviz.ui import cache, query, sources, state, widgets
+
+MAP_KEY = "_w.compare.map.{}"
+N_PRIOR = 16
+N_STEPS = 8
+MAX_SHOWN = 10
+METHODS = ("latent", "pca", "umap", "tsne")
+
+INTRO = ("The same handwritten digits, encoded by models with the same encoder and decoder "
+         "network. The **autoencoder** (AE) is only asked to reconstruct; the **variational "
+         "autoencoder** (VAE) is also pulled towards a standard normal code distribution; **PCA** "
+         "is the best *linear* code. Select points with the box or lasso in any map: the same "
+         "images light up in the others.")
+PRIOR_NOTE = ("Each model decodes the same 16 random codes z ~ N(0, I), the VAE's prior. The VAE was "
+              "trained so that codes drawn this way decode to plausible images; an AE was never told "
+              "which codes are valid, so whether N(0, I) lands on its data depends on the scale and "
+              "place its codes happened to take. The share under each grid measures it on 1,000 "
+              "codes. (PCA samples its own Gaussian, scaled by each component's variance.)")
+
+
+def main() -> None:
+    state.init()
+    dataset, split = widgets.sidebar()
+    st.title("Compare latent spaces")
+    st.markdown(INTRO)
+    with widgets.guard():
+        ds = cache.get_dataset(dataset)
+        with st.sidebar:
+            models = widgets.models_picker("Models (2–3)", dataset, ds.sample_shape)
+            method = widgets.bound(st.selectbox, "Map", state.PROJECTION, options=list(METHODS),
+                                   help="latent: the raw 2-D code (2-D models). Larger codes are "
+                                        "drawn with PCA unless you pick UMAP or t-SNE (slower).")
+        if not models:
+            st.info("Pick at least one model in the sidebar.")
+            return
+        x, y = ds.split(split)
+        maps_row(models, dataset, split, ds.class_names, y, method)
+        selection_panel(models, dataset, split, x, y)
+        interpolation_panel(models, dataset, split, y, ds.class_names)
+        prior_panel(models, dataset)
+        metrics_panel(models, dataset, split)
+    query.sync_to_url()
+
+
+def _method_for(model_id: str, method: str) -> str:
+    """The raw latent plane only exists for 2-D codes; larger codes fall back to PCA."""
+    if method == "latent" and sources.model_meta(model_id)["latent_dim"] != 2:
+        return "pca"
+    return method
+
+
+def _on_select(key: str) -> None:
+    event = st.session_state.get(key)
+    state.set_selection(figures.selected_indices(event.get("selection") if event else None))
+
+
+def maps_row(models: list[str], dataset: str, split: str, class_names: tuple[str, ...],
+             y: np.ndarray, method: str) -> None:
+    cols = st.columns(len(models))
+    selected = state.selection()
+    a, b = state.endpoints(len(y), y)
+    for i, (col, model_id) in enumerate(zip(cols, models)):
+        with col, widgets.guard(f"{sources.model_label(model_id)}: "):
+            m = _method_for(model_id, method)
+            pts = cache.get_map(model_id, dataset, split, m, {}, state.seed())
+            fig = figures.latent_map(pts, y, class_names=class_names, selected=selected,
+                                     marks={"A": a, "B": b}, height=380,
+                                     title=sources.model_label(model_id))
+            key = MAP_KEY.format(i)
+            st.plotly_chart(fig, key=key, on_select=functools.partial(_on_select, key),
+                            selection_mode=("box", "lasso", "points"), config={"displaylogo": False})
+            if m != method:
+                st.caption(f"Its {sources.model_meta(model_id)['latent_dim']}-D codes are drawn "
+                           "with PCA; pick UMAP or t-SNE under Map for a non-linear view.")
+    n = len(selected)
+    st.caption(f"{n} point{'s' * (n != 1)} selected — double-click a map to clear." if n else
+               "Tip: drag a box or lasso on any map; stars A and B are the interpolation endpoints.")
+
+
+def selection_panel(models: list[str], dataset: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
+    sel = state.selection()
+    if not sel:
+        return
+    shown = sel[:MAX_SHOWN]
+    st.subheader(f"Selected points ({len(sel)}) and their reconstructions")
+    widgets.show_samples(x[shown], caption=f"inputs #{', #'.join(map(str, shown))}", size=64)
+    for model_id in models:
+        with widgets.guard(f"{sources.model_label(model_id)}: "):
+            codes = cache.get_codes(model_id, dataset, split)
+            widgets.show_samples(cache.decode(model_id, codes[shown]), size=64,
+                                 caption=f"reconstructed by {sources.model_label(model_id)}")
+    if len(sel) >= 2 and st.button("Use the first and last selected points as A and B"):
+        state.set_endpoints(sel[0], sel[-1])
+        st.rerun()
+
+
+def interpolation_panel(models: list[str], dataset: str, split: str, y: np.ndarray,
+                        class_names: tuple[str, ...]) -> None:
+    st.subheader("The same path, decoded by each model")
+    a, b = state.endpoints(len(y), y)
+    st.caption(f"A straight line in each latent space from point A (#{a}, {class_names[y[a]]}) to "
+               f"point B (#{b}, {class_names[y[b]]}). Watch whether the in-between images stay "
+               "digit-like: where a path crosses empty space, the decoder shows images no training "
+               "code produced.")
+    labels = {m: sources.model_label(m) for m in models}
+    ends: dict[str, tuple] = {}
+    for model_id in models:
+        with widgets.guard(f"{labels[model_id]}: "):
+            codes = cache.get_codes(model_id, dataset, split)
+            ends[model_id] = (cache.get_model(model_id).model, codes[a], codes[b])
+    slider_panel(ends, labels)
+    cols = st.columns(len(models))
+    for col, model_id in zip(cols, models):
+        if model_id in ends:
+            model, za, zb = ends[model_id]
+            path = interpolate(np.stack([za, zb]), N_STEPS).points
+            widgets.show_samples(model.decode_numpy(path), size=28, container=col,
+                                 caption=f"A → B in {N_STEPS} steps")
+
+
+@st.fragment
+def slider_panel(ends: dict[str, tuple], labels: dict[str, str]) -> None:
+    """Redrawn alone when the slider moves: one decode per model, nothing else.
+
+    ends: model id -> (model, code of A, code of B), computed by the full run.
+    """
+    t = widgets.bound(st.slider, "Position between A and B", state.INTERP_T, min_value=0.0,
+                      max_value=1.0, step=0.05)
+    for col, (model_id, (model, za, zb)) in zip(st.columns(len(ends) or 1), ends.items()):
+        now = model.decode_numpy(((1 - t) * za + t * zb)[None].astype(np.float32))
+        widgets.show_samples(now, caption=f"{labels[model_id]} at t = {t:.2f}", size=140, container=col)
+
+
+def prior_panel(models: list[str], dataset: str) -> None:
+    st.subheader("Random codes from N(0, I), decoded")
+    st.caption(PRIOR_NOTE)
+    cols = st.columns(len(models))
+    for col, model_id in zip(cols, models):
+        with col, widgets.guard(f"{sources.model_label(model_id)}: "):
+            _, images = cache.get_prior_images(model_id, N_PRIOR, state.seed())
+            holes = cache.get_prior_holes(model_id, dataset, state.seed())
+            caption = (f"{sources.model_label(model_id)}: {holes:.0%} of 1,000 such codes lie off "
+                       "the data (farther from every training code than 95% of training codes are "
+                       "from their nearest neighbour)")
+            if images.ndim == 4:
+                widgets.show_picture(image_grid(images, n_cols=4, pad=2, scale=max(1, 64 // images.shape[-1])),
+                                     caption, col)
+            else:
+                widgets.show_samples(images, caption=caption, container=col)
+
+
+# Table column -> (metrics key, format); the caption below explains each one.
+METRIC_COLUMNS = {
+    "recon. error (SSE / image)": ("sse_per_image", "{:.2f}"),
+    "KL (nats)": ("kl", "{:.2f}"),
+    "active dims": ("active_units", "{}"),
+    "kNN accuracy": ("knn_acc_1", "{:.1%}"),
+    "map trustworthiness": ("map_trustworthiness", "{:.3f}"),
+}
+METRIC_NOTE = ("**recon. error**: summed squared pixel error per test image (lower is better). "
+               "**KL**: how far the VAE's codes are from N(0, I), in nats (only a VAE has one). "
+               "**active dims**: code dimensions whose value varies across images. "
+               "**kNN accuracy**: how often a code's nearest training code has the same label. "
+               "**map trustworthiness**: how well the 2-D map keeps each image's neighbours (1 = perfectly).")
+
+
+def metrics_row(metrics: dict) -> dict[str, str]:
+    row = {}
+    for column, (key, fmt) in METRIC_COLUMNS.items():
+        value = metrics.get(key)
+        row[column] = "—" if value is None else fmt.format(value)
+    if "active_units" in metrics:
+        row["active dims"] = f"{metrics['active_units']} of {metrics.get('latent_dim', '?')}"
+    return row
+
+
+def metrics_panel(models: list[str], dataset: str, split: str) -> None:
+    st.subheader("Metrics")
+    rows = {}
+    for model_id in models:
+        with widgets.guard(f"{sources.model_label(model_id)}: "):
+            rows[sources.model_label(model_id)] = metrics_row(cache.get_metrics(model_id, dataset, split))
+    if rows:
+        st.dataframe(pd.DataFrame(rows).T, width="stretch")
+        st.caption(METRIC_NOTE)
+
+
+main()

@@ -1,0 +1,219 @@
+"""Train: configure a model, train it in the background, watch the loss, keep the result.
+
+Training runs in a thread (``aeviz.ui.training_jobs``): the page polls it
+from a ``st.fragment(run_every=...)``, so the rest of the session stays
+responsive and other sessions are never blocked. Sizes are capped and at
+most ``MAX_CONCURRENT`` trainings run at once per server; later ones queue.
+A finished model is saved in the user models folder and shows up in every
+model picker as "(yours)".
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from aeviz import figures
+from aeviz.config import BACKBONES, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
+from aeviz.errors import ConfigError
+from aeviz.models import MODELS
+from aeviz.paths import safe_name, user_models_dir
+from aeviz.ui import cache, sources, state, widgets
+from aeviz.ui import training_jobs as tj
+
+JOB = "aeviz.train.job"             # this session's TrainingJob (one at a time)
+ADOPTED = "aeviz.train.adopted"     # the saved path already selected in the other views
+POLL_S = 1.0
+MAX_EPOCHS = 200
+MAX_LATENT = 64
+MAX_LAYERS = 4
+MAX_WIDTH = 1024
+MAX_PARAMS = 5_000_000
+MAX_SAMPLES_SEEN = 6_000_000        # epochs x training images: ~100 MNIST epochs on two cores
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+LRS = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2)
+FAMILY_HELP = {"ae": "autoencoder", "dae": "denoising AE", "sae": "sparse AE (L1 on the code)",
+               "vae": "variational AE (beta-VAE with beta != 1)", "pca": "PCA (linear, fitted in one go)"}
+
+
+def main() -> None:
+    state.init()
+    with st.sidebar:
+        dataset = widgets.dataset_picker()
+    st.title("Train a model")
+    st.markdown("Choose an architecture and train it on this server. Progress and loss curves update "
+                "every epoch; the rest of the app stays usable while it runs. The result is saved under "
+                "your models and appears in every model picker as **(yours)**.")
+    job: tj.TrainingJob | None = st.session_state.get(JOB)
+    busy = job is not None and not job.snapshot().finished
+    with widgets.guard():
+        ds = cache.get_dataset(dataset)
+        spec = config_form(ds, dataset)
+        c1, c2 = st.columns([1, 3])
+        start = c1.button("Start training", type="primary", disabled=busy or spec is None)
+        c2.caption(f"At most {tj.MAX_CONCURRENT} trainings run at once on this server "
+                   f"({tj.running_count()} running, {tj.queued_count()} waiting); later ones queue.")
+        if start and spec is not None:
+            x_train, x_test = ds.x_train, ds.x_test
+            job = tj.TrainingJob(spec, x_train, x_test).start()
+            st.session_state[JOB] = job
+            st.session_state.pop(ADOPTED, None)
+    if job is not None:
+        st.divider()
+        poll = not job.snapshot().finished
+        st.fragment(progress_panel, run_every=POLL_S if poll else None)(job, poll)
+    your_models()
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise ConfigError(f"{what} must be whole numbers separated by commas, e.g. 256,128; got {text!r}") from None
+    if not 1 <= len(vals) <= MAX_LAYERS or any(not 1 <= v <= MAX_WIDTH for v in vals):
+        raise ConfigError(f"{what}: give 1 to {MAX_LAYERS} sizes between 1 and {MAX_WIDTH}; got {text!r}")
+    return vals
+
+
+def config_form(ds, dataset: str) -> tj.JobSpec | None:
+    """Draw the settings; returns a validated JobSpec, or None after showing what is wrong."""
+    c = st.columns(4)
+    families = list(MODELS)
+    family = c[0].selectbox("Model family", families, index=families.index("vae") if "vae" in families else 0,
+                            format_func=lambda f: f"{f} — {FAMILY_HELP.get(f, '')}", key="_w.train.family")
+    backbones = list(BACKBONES) if ds.is_image else ["mlp"]
+    backbone = c[1].selectbox("Backbone", backbones, key="_w.train.backbone", disabled=family == "pca",
+                              help="mlp: fully connected. conv: stride-2 convolutions (images only).")
+    hidden_text = c[2].text_input("Hidden sizes" if backbone == "mlp" else "Conv channels",
+                                  "256,128" if backbone == "mlp" else "32,64", key=f"_w.train.hidden.{backbone}",
+                                  disabled=family == "pca", help=f"Up to {MAX_LAYERS} layers, each at most {MAX_WIDTH}.")
+    latent = c[3].number_input("Latent size", 1, MAX_LATENT, 2, key="_w.train.latent",
+                               help="2 gives a map that is the latent space itself.")
+    c = st.columns(4)
+    beta = c[0].number_input("beta (KL weight)", 0.05, 20.0, 1.0, step=0.5, key="_w.train.beta",
+                             disabled=family != "vae", help="beta > 1: a beta-VAE (more disentangled, blurrier).")
+    warmup = c[1].number_input("KL warm-up epochs", 0, MAX_EPOCHS, 0, key="_w.train.warmup",
+                               disabled=family != "vae", help="KL weight ramps from 0 to beta over these epochs.")
+    noise = c[2].selectbox("Noise", NOISES, key="_w.train.noise", disabled=family != "dae")
+    level = c[3].number_input("Noise level", 0.0, 0.95, 0.3, step=0.05, key="_w.train.level",
+                              disabled=family != "dae")
+    c = st.columns(4)
+    sparsity = c[0].number_input("Sparsity (L1 weight)", 0.0, 1.0, 1e-3, step=1e-3, format="%.4f",
+                                 key="_w.train.sparsity", disabled=family != "sae")
+    likelihoods = list(LIKELIHOODS)
+    likelihood = c[1].selectbox("Likelihood", likelihoods, index=0 if ds.is_image else likelihoods.index("gaussian"),
+                                key="_w.train.likelihood", disabled=family == "pca",
+                                help="bernoulli (cross-entropy) for data in [0, 1]; gaussian (squared error).")
+    grad_clip = c[2].number_input("Gradient clip (0 = off)", 0.0, 100.0, 0.0, key="_w.train.clip")
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="_w.train.seed")
+    c = st.columns(4)
+    epochs = c[0].number_input("Epochs", 1, MAX_EPOCHS, 30, key="_w.train.epochs", disabled=family == "pca")
+    batch = c[1].select_slider("Batch size", BATCH_SIZES, 64, key="_w.train.batch", disabled=family == "pca")
+    lr = c[2].select_slider("Learning rate", LRS, 2e-3, format_func=lambda v: f"{v:g}", key="_w.train.lr",
+                            disabled=family == "pca")
+    name = c[3].text_input("Save as", f"{dataset}-{family}-{latent}", key="_w.train.name",
+                           help="Letters, digits, '.', '_' or '-'.")
+    overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
+    try:
+        epochs = 1 if family == "pca" else int(epochs)
+        if epochs * len(ds.x_train) > MAX_SAMPLES_SEEN:
+            raise ConfigError(f"{epochs} epochs over {len(ds.x_train):,} images is more than this server "
+                              f"allows per run ({MAX_SAMPLES_SEEN:,} images seen); use at most "
+                              f"{MAX_SAMPLES_SEEN // len(ds.x_train)} epochs")
+        hidden = _ints(hidden_text, "hidden sizes") if family != "pca" else (1,)
+        model_cfg = ModelConfig(family=family, backbone=backbone if family != "pca" else "mlp",
+                                input_shape=ds.sample_shape, latent_dim=int(latent), hidden=hidden,
+                                beta=float(beta), likelihood=likelihood, noise=noise,
+                                noise_level=float(level), sparsity=float(sparsity))
+        if model_cfg.parameter_count() > MAX_PARAMS:
+            raise ConfigError(f"this model would have about {model_cfg.parameter_count():,} parameters; "
+                              f"the app allows {MAX_PARAMS:,}: use fewer or narrower layers")
+        train_cfg = TrainConfig(epochs=epochs, batch_size=int(batch), lr=float(lr), seed=int(seed),
+                                kl_warmup_epochs=int(warmup), grad_clip=float(grad_clip))
+        spec = tj.JobSpec(model_cfg, train_cfg, dataset, safe_name(name.strip()), user_models_dir(), overwrite)
+    except ConfigError as e:
+        st.error(str(e), icon=":material/warning:")
+        return None
+    try:
+        tj.check_target(spec)
+    except ConfigError as e:             # a normal situation after a run, not a mistake
+        st.warning(str(e), icon=":material/front_hand:")
+        return None
+    st.caption(f"{model_cfg.parameter_count():,} parameters (estimate) · {len(ds.x_train):,} training "
+               f"images · saved to {spec.target.name}")
+    return spec
+
+
+def progress_panel(job: tj.TrainingJob, polling: bool) -> None:
+    """Polled every POLL_S while the job runs; a full rerun when it ends stops the polling."""
+    snap = job.snapshot()
+    if polling and snap.finished:
+        st.rerun()
+    name = job.spec.save_name
+    st.subheader(f"Training {name}")
+    if snap.state == "queued":
+        st.info(f"Waiting for a free training slot (position {snap.queue_position} in the queue): at most "
+                f"{tj.MAX_CONCURRENT} trainings run at once on this server.", icon=":material/hourglass_top:")
+    text = f"epoch {snap.epoch} of {snap.epochs} · {snap.seconds:.0f} s"
+    st.progress(snap.progress, text=text)
+    if not snap.finished and st.button("Cancel training", key="_w.train.cancel"):
+        job.cancel()
+        st.caption("Cancelling after the current batch…")
+    if snap.history:
+        keys = ("train_loss", "test_loss")
+        st.plotly_chart(figures.loss_curves(snap.history, keys=keys, title="Loss per epoch"),
+                        key="_w.train.curves", config={"displaylogo": False})
+    RESULTS.get(snap.state, lambda *a: None)(job, snap)
+
+
+def _done(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
+    st.success(snap.message, icon=":material/check_circle:")
+    _adopt(job)
+
+
+def _adopt(job: tj.TrainingJob) -> None:
+    """Select the new model in the other views once (if it fits the current dataset)."""
+    path = job.snapshot().saved_path
+    if path is None or st.session_state.get(ADOPTED) == str(path):
+        return
+    st.session_state[ADOPTED] = str(path)
+    if job.spec.dataset_name == state.dataset():
+        model_id = f"user:{path.name}"
+        state.put(state.EXPLORE_MODEL, model_id)
+        st.info(f"{sources.model_label(model_id)} is now selected on Explore, Interpolate, Decode and "
+                "Export; add it on Compare from the model list.")
+
+
+def _diverged(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
+    st.error(f"{snap.message}\n\nWhat to change: pick a lower learning rate (try "
+             f"{job.spec.train_config.lr / 10:g}), set a gradient clip such as 5, or train fewer/narrower "
+             "layers. With pixel data in [0, 1] the bernoulli likelihood is the stable choice.", icon=":material/error:")
+    if snap.can_save_last_good and st.button(f"Save the last good weights (epoch {len(snap.history)})",
+                                             key="_w.train.save_good"):
+        with widgets.guard():
+            job.save_last_good()
+            _adopt(job)
+            st.rerun()
+
+
+def _cancelled(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
+    st.warning(snap.message, icon=":material/stop_circle:")
+
+
+def _failed(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
+    st.error(snap.message, icon=":material/warning:")
+
+
+RESULTS = {"done": _done, "diverged": _diverged, "cancelled": _cancelled, "failed": _failed}
+
+
+def your_models() -> None:
+    folder = user_models_dir()
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")
+                   and (p / "config.json").is_file()) if folder.is_dir() else []
+    with st.expander(f"Your models ({len(names)})", expanded=False):
+        if not names:
+            st.caption(f"None yet. Trained models are saved in {folder}.")
+        for n in names:
+            st.markdown(f"- {sources.model_label('user:' + n)}")
+
+
+main()

@@ -1,0 +1,222 @@
+"""Where models come from, named by validated ids that never are raw user paths.
+
+A model id is ``"<kind>:<name>"`` with ``name`` passing ``aeviz.paths.safe_name``:
+
+    pretrained:digits-vae-2   folder ``pretrained/<name>`` shipped in the repository; for a
+                              missing one named ``<dataset>-<family>-<latent>`` on a built-in
+                              dataset, ``cache.get_model`` trains it in seconds instead
+    user:my-model             folder ``aeviz.paths.user_models_dir()/<name>`` (Train page saves there)
+    upload:3f2a9c...          a checkpoint .zip uploaded in THIS session (kept in session state)
+    pca:digits-2              the linear baseline: PCA with 2 components fitted on a dataset's train split
+
+Public API (stable; UI pages use it):
+    parse_model_id(text) -> ModelRef            raises ConfigError for anything else
+    ModelRef(kind, name); str(ref) == model id; ref.folder() -> Path | None
+    recipe(name) -> (dataset, family, latent) | None   for pretrained fallbacks
+    model_meta(model_id) -> dict                  {"family", "latent_dim", "input_shape", "dataset"} without loading weights
+    list_models(dataset, sample_shape) -> list[str]   every model id usable with this dataset
+    model_label(model_id) -> str                  short human label: "VAE · digits-vae-2", "PCA · 2 components"
+    add_upload(data, filename) -> str             extract + load a checkpoint .zip; returns its id
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from .. import archive, checkpoint
+from ..config import FAMILIES, ModelConfig
+from ..errors import AevizError, CheckpointError, ConfigError
+from ..paths import safe_name, user_models_dir
+from . import state
+
+KINDS = ("pretrained", "user", "upload", "pca")
+BUILTIN_DATASETS = ("digits", "swiss-roll", "s-curve", "moons", "circles")   # train in seconds
+_RECIPE = re.compile(r"(?P<dataset>[a-z][a-z-]*?)-(?P<family>ae|dae|sae|vae)-(?P<latent>[1-9][0-9]?)")
+_PCA = re.compile(r"(?P<dataset>[a-z][a-z-]*?)-(?P<k>[1-9][0-9]{0,2})")
+MAX_UPLOAD_BYTES = 200 * 2 ** 20
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def pretrained_dir() -> Path:
+    return repo_root() / "pretrained"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def folder(self) -> Path | None:
+        """The checkpoint folder for pretrained/user ids (None for upload/pca or if absent)."""
+        base = {"pretrained": pretrained_dir, "user": user_models_dir}.get(self.kind)
+        if base is None:
+            return None
+        path = base() / self.name
+        return path if (path / checkpoint.CONFIG).is_file() else None
+
+
+def parse_model_id(text: Any) -> ModelRef:
+    """Validate ``"<kind>:<name>"``; the name is one safe path component."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ConfigError(f"invalid model id {text!r:.80}: expected '<kind>:<name>' with kind one "
+                          f"of {', '.join(KINDS)}, e.g. 'pretrained:digits-vae-2'")
+    kind, name = text.split(":", 1)
+    if kind not in KINDS:
+        raise ConfigError(f"unknown model kind {kind!r:.40}; known: {', '.join(KINDS)}")
+    safe_name(name)
+    if kind == "pca" and not _PCA.fullmatch(name):
+        raise ConfigError(f"invalid PCA baseline {name!r}: expected '<dataset>-<components>', e.g. 'digits-2'")
+    return ModelRef(kind, name)
+
+
+def recipe(name: str) -> tuple[str, str, int] | None:
+    """``digits-vae-2`` -> ("digits", "vae", 2) for a built-in dataset, else None."""
+    m = _RECIPE.fullmatch(name)
+    if not m or m["dataset"] not in BUILTIN_DATASETS:
+        return None
+    return m["dataset"], m["family"], int(m["latent"])
+
+
+def pca_spec(name: str) -> tuple[str, int]:
+    m = _PCA.fullmatch(name)
+    if not m:
+        raise ConfigError(f"invalid PCA baseline {name!r}: expected '<dataset>-<components>'")
+    return m["dataset"], int(m["k"])
+
+
+def model_meta(model_id: str) -> dict[str, Any]:
+    """Family, latent size, input shape and training dataset, read without loading weights."""
+    ref = parse_model_id(model_id)
+    if ref.kind == "pca":
+        ds, k = pca_spec(ref.name)
+        return {"family": "pca", "latent_dim": k, "input_shape": None, "dataset": ds}
+    if ref.kind == "upload":
+        ckpt = state.uploads().get(model_id)
+        if ckpt is None:
+            raise CheckpointError(f"uploaded model {ref.name} is not in this session any more; upload it again")
+        return {"family": ckpt.config.family, "latent_dim": ckpt.config.latent_dim,
+                "input_shape": tuple(ckpt.config.input_shape), "dataset": ckpt.dataset_name}
+    folder = ref.folder()
+    if folder is not None:
+        return dict(_folder_meta(str(folder), (folder / checkpoint.CONFIG).stat().st_mtime_ns))
+    rec = recipe(ref.name) if ref.kind == "pretrained" else None
+    if rec is None:
+        raise CheckpointError(f"model {model_id} was not found; pick another from the list")
+    return {"family": rec[1], "latent_dim": rec[2], "input_shape": None, "dataset": rec[0]}
+
+
+@functools.lru_cache(maxsize=256)
+def _folder_meta(folder: str, mtime_ns: int) -> dict[str, Any]:
+    # keyed by the file's mtime: a rewritten config.json is read again
+    meta = checkpoint.read_json(Path(folder) / checkpoint.CONFIG, "config")
+    try:
+        cfg = ModelConfig.from_dict(meta.get("model") if isinstance(meta, dict) else None)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"invalid config in {folder}: {e}") from None
+    return {"family": cfg.family, "latent_dim": cfg.latent_dim, "input_shape": tuple(cfg.input_shape),
+            "dataset": str(meta.get("dataset") or "")[:64]}
+
+
+def _fits(meta: dict[str, Any], dataset: str, sample_shape: tuple[int, ...]) -> bool:
+    if meta["input_shape"] is None:            # recipes and PCA baselines are per dataset
+        return meta["dataset"] == dataset
+    return tuple(meta["input_shape"]) == tuple(sample_shape)
+
+
+def list_models(dataset: str, sample_shape: tuple[int, ...]) -> list[str]:
+    """Every model id that can encode ``dataset``: its own first, then other compatible ones."""
+    ids: list[str] = []
+    if dataset in BUILTIN_DATASETS:
+        ids += [f"pretrained:{dataset}-{f}-{k}" for k in (2, 8) for f in ("ae", "vae")]
+    for kind, base in (("pretrained", pretrained_dir()), ("user", user_models_dir())):
+        if base.is_dir():
+            ids += [f"{kind}:{p.name}" for p in sorted(base.iterdir())
+                    if (p / checkpoint.CONFIG).is_file() and _valid_name(p.name)]
+    ids += list(state.uploads())
+    ids += [f"pca:{dataset}-{k}" for k in (2, 8)]
+    usable = []
+    for model_id in dict.fromkeys(ids):        # dedupe, keep order
+        try:
+            if _fits(model_meta(model_id), dataset, sample_shape):
+                usable.append(model_id)
+        except AevizError:
+            continue                           # a broken folder is not offered; Explore reports on load
+    return usable
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        safe_name(name)
+    except ConfigError:
+        return False
+    return True
+
+
+def model_label(model_id: str) -> str:
+    """Short label for pickers and captions: "VAE · digits-vae-2" / "PCA · 2 components"."""
+    try:
+        ref = parse_model_id(model_id)
+        meta = model_meta(model_id)
+    except AevizError:
+        return model_id
+    if ref.kind == "pca":
+        return f"PCA · {meta['latent_dim']} components"
+    where = {"user": " (yours)", "upload": " (uploaded)"}.get(ref.kind, "")
+    name = ref.name if ref.kind != "upload" else f"upload {ref.name[:8]}"
+    return f"{meta['family'].upper()} · {name}{where}"
+
+
+def session_dir() -> Path:
+    """This session's private temp folder (created on first use)."""
+    ss = st.session_state
+    if not ss.get(state.SESSION_DIR) or not Path(ss[state.SESSION_DIR]).is_dir():
+        ss[state.SESSION_DIR] = tempfile.mkdtemp(prefix="aeviz-session-")
+    return Path(ss[state.SESSION_DIR])
+
+
+def add_upload(data: bytes, filename: str = "model.zip") -> str:
+    """Extract an uploaded checkpoint .zip into this session's folder and load it.
+
+    Returns the model id ``upload:<digest>``; the model lives in session state only.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CheckpointError(f"{filename} is {len(data) / 2**20:.0f} MB; the limit is "
+                              f"{MAX_UPLOAD_BYTES // 2**20} MB")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    model_id = f"upload:{digest}"
+    if model_id in state.uploads():
+        return model_id
+    dest = session_dir() / digest
+    if not dest.exists():
+        archive.safe_extract(data, dest)
+    folder = _find_checkpoint_folder(dest, filename)
+    state.uploads()[model_id] = checkpoint.load_checkpoint(folder)
+    return model_id
+
+
+def _find_checkpoint_folder(root: Path, filename: str) -> Path:
+    """The checkpoint may sit at the zip's root or in one top-level folder."""
+    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir())
+    for folder in candidates:
+        if (folder / checkpoint.CONFIG).is_file():
+            return folder
+    raise CheckpointError(f"{filename} holds no {checkpoint.CONFIG} at its top level or in one "
+                          "folder: zip the checkpoint folder written by `python -m aeviz train` "
+                          "(config.json + model.safetensors)")
+
+
+__all__ = ["KINDS", "FAMILIES", "ModelRef", "parse_model_id", "recipe", "pca_spec", "model_meta",
+           "list_models", "model_label", "add_upload", "session_dir", "pretrained_dir"]

@@ -1,0 +1,176 @@
+"""Shared widgets: the sidebar pickers, state-bound inputs, pictures and error display.
+
+Public API (stable; every page uses it):
+    guard()                        context manager: an AevizError becomes st.error(message), page goes on
+    bound(widget, label, key, **kw)   draw ``widget`` (st.selectbox, st.slider, ...) bound to state ``key``
+    sidebar(models=None) -> (dataset, split)   dataset + split pickers (+ "share this view" link)
+    dataset_picker(container=st) -> str
+    split_picker(container=st) -> str
+    model_picker(label, dataset, sample_shape, key=state.EXPLORE_MODEL, container=st) -> str
+    models_picker(label, dataset, sample_shape, key=state.COMPARE_MODELS, max_models=3) -> list[str]
+    upload_model(container=st) -> str | None   checkpoint .zip uploader; returns the new model id
+    picture(images, size=96) -> uint8 array    one image or a batch tiled in a row, enlarged crisply
+    show_images(images, captions=None, size=96, container=st)   images in a row of columns
+    show_picture(pic, caption="", container=st)   a uint8 picture at its own size (no stretching)
+    show_samples(x, caption="")    images, or a small table for vector datasets
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import streamlit as st
+
+from .. import imaging
+from ..data import list_datasets
+from ..errors import AevizError
+from . import sources, state
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def guard(prefix: str = "") -> Iterator[None]:
+    """Show any AevizError as ``st.error`` and let the rest of the page run."""
+    try:
+        yield
+    except AevizError as e:
+        st.error(f"{prefix}{e}", icon="⚠️")
+
+
+def bound(widget: Callable[..., Any], label: str, key: str, *, container: Any = st,
+          on_change: Callable[[], None] | None = None, **kwargs: Any) -> Any:
+    """Draw ``widget`` showing and updating the canonical state value under ``key``.
+
+    The widget gets its own key (``_w.<key>``), so switching pages (which drops
+    widget keys) never loses the value. For choice widgets a stored value that
+    is not among ``options`` falls back to the first option.
+    """
+    wkey = f"_w.{key}"
+    value = st.session_state[key]
+    options = kwargs.get("options")
+    if options is not None:
+        opts = list(options)
+        if isinstance(value, list):
+            value = [v for v in value if v in opts]
+        elif value not in opts and opts:
+            value = opts[0]
+        st.session_state[key] = value
+    # Assign only when they differ: re-setting a live widget's value on every run makes the
+    # browser redraw it and slows every interaction (~1.8x on the slider benchmark).
+    if st.session_state.get(wkey, _MISSING) != value:
+        st.session_state[wkey] = value
+
+    def sync() -> None:
+        st.session_state[key] = st.session_state[wkey]
+        if on_change:
+            on_change()
+    fn = getattr(container, widget.__name__) if container is not st else widget
+    return fn(label, key=wkey, on_change=sync, **kwargs)
+
+
+def _clear_selection() -> None:
+    st.session_state[state.SELECTION] = []
+    st.session_state[state.ENDPOINTS] = []
+
+
+def dataset_picker(container: Any = st) -> str:
+    rows = [r for r in list_datasets() if r["available"]]
+    names = [r["name"] for r in rows]
+    described = {r["name"]: r["description"] for r in rows}
+    name = bound(st.selectbox, "Dataset", state.DATASET, container=container, options=names,
+                 on_change=_clear_selection,
+                 help="Only datasets present on this machine are listed "
+                      "(set AEVIZ_DATA_DIR to add MNIST, Fashion-MNIST or Frey faces).")
+    container.caption(described.get(name, ""))
+    return name
+
+
+def split_picker(container: Any = st) -> str:
+    return bound(st.radio, "Split", state.SPLIT, container=container, options=["test", "train"],
+                 horizontal=True, on_change=_clear_selection,
+                 help="Points shown on the maps: held-out test images or the training set.")
+
+
+def model_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
+                 key: str = state.EXPLORE_MODEL, container: Any = st) -> str:
+    ids = sources.list_models(dataset, sample_shape)
+    return bound(st.selectbox, label, key, container=container, options=ids,
+                 format_func=sources.model_label)
+
+
+def models_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
+                  key: str = state.COMPARE_MODELS, max_models: int = 3, container: Any = st) -> list[str]:
+    ids = sources.list_models(dataset, sample_shape)
+    if not [m for m in st.session_state[key] if m in ids]:
+        st.session_state[key] = _default_models(dataset, ids)
+    return bound(st.multiselect, label, key, container=container, options=ids,
+                 format_func=sources.model_label, max_selections=max_models)
+
+
+def _default_models(dataset: str, ids: list[str]) -> list[str]:
+    """AE and VAE with a 2-D latent space plus the PCA baseline, when available."""
+    wanted = [f"pretrained:{dataset}-ae-2", f"pretrained:{dataset}-vae-2", f"pca:{dataset}-2"]
+    chosen = [m for m in wanted if m in ids]
+    return chosen or ids[:2]
+
+
+def upload_model(container: Any = st) -> str | None:
+    """A .zip of a checkpoint folder -> loaded into this session; returns its model id."""
+    file = container.file_uploader("Upload a checkpoint folder as .zip", type=["zip"],
+                                   key="_w.upload_model",
+                                   help="Zip the folder written by `python -m aeviz train` "
+                                        "(config.json + model.safetensors). Nothing is unpickled.")
+    if file is None:
+        return None
+    with guard("Upload refused: "):
+        return sources.add_upload(file.getvalue(), file.name)
+    return None
+
+
+def sidebar() -> tuple[str, str]:
+    """Dataset and split pickers in the sidebar (every data page draws them)."""
+    with st.sidebar:
+        dataset = dataset_picker()
+        split = split_picker()
+        st.caption("The address bar holds this view: copy it to share it.")
+    return dataset, split
+
+
+def picture(images: np.ndarray, size: int = 96) -> np.ndarray:
+    """uint8 picture of one image or a row of images, each enlarged to about ``size`` px."""
+    frames = imaging.to_uint8(images)
+    factor = max(1, math.ceil(size / max(frames.shape[1:3])))
+    return imaging.filmstrip(frames, pad=2, scale=factor) if len(frames) > 1 else \
+        imaging.upscale(frames, factor)[0]
+
+
+def show_images(images: np.ndarray, captions: list[str] | None = None, size: int = 96,
+                container: Any = st) -> None:
+    """Each image in its own column, enlarged without blur, with an optional caption."""
+    frames = imaging.to_uint8(images)
+    cols = container.columns(max(1, len(frames)))
+    for i, (col, frame) in enumerate(zip(cols, frames)):
+        pic = picture(frame, size)
+        col.image(pic, caption=captions[i] if captions else None, width=pic.shape[1], output_format="PNG")
+
+
+def show_picture(pic: np.ndarray, caption: str = "", container: Any = st) -> None:
+    """A uint8 picture at its own pixel size (never stretched; shrunk only to fit the column)."""
+    container.image(pic, caption=caption or None, width=int(pic.shape[1]), output_format="PNG")
+
+
+def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: Any = st) -> None:
+    """Images when the samples are images; otherwise their coordinates as a table."""
+    if imaging.is_image_shape(x.shape[1:]):
+        show_picture(picture(x, size), caption, container)
+    else:
+        container.caption(caption)
+        container.dataframe(np.round(np.asarray(x).reshape(len(x), -1), 3), height=150)
+
+
+__all__ = ["guard", "bound", "sidebar", "dataset_picker", "split_picker", "model_picker",
+           "models_picker", "upload_model", "picture", "show_images", "show_picture", "show_samples"]
