@@ -182,7 +182,10 @@ def cached_projection(codes: np.ndarray, labels: np.ndarray | None, method: str,
     """
     start = time.perf_counter()
     codes = check_codes(codes)
-    est = make_projection(method, random_state=seed, **dict(params or {}))
+    params = dict(params or {})
+    if "random_state" in params:
+        raise ProjectionError("pass the projection's seed as `seed`, not as params['random_state']")
+    est = make_projection(method, random_state=seed, **params)
     full = _plain({k: v for k, v in est.get_params().items() if k != "random_state"})
     key = map_key(model_id, split, method, full, seed, len(codes), codes_digest(codes))
     store = None if cache is False else (cache if isinstance(cache, MapCache) else MapCache())

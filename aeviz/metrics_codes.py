@@ -53,7 +53,10 @@ def code_metrics(x_test: np.ndarray, train_codes: np.ndarray, y_train: np.ndarra
     """
     out: dict[str, float | str] = {}
     tr_map, te_map, method = map_2d(train_codes, test_codes)
-    for prefix, tr, te in (("", train_codes, test_codes), ("map_", tr_map, te_map)):
+    sets = (("", train_codes, test_codes), ("map_", tr_map, te_map))
+    if len(np.unique(y_test)) < 2:                  # one class (Frey faces): kNN says nothing
+        sets = ()
+    for prefix, tr, te in sets:
         for k in (1, 5):
             out[f"{prefix}knn_acc_{k}"] = (knn_accuracy_loo(te, y_test, k) if loo
                                           else knn_accuracy(tr, y_train, te, y_test, k))

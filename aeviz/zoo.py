@@ -232,7 +232,7 @@ def write_maps(model: Autoencoder, data, methods: tuple[str, ...], folder: Path,
 
 def shipped_names(root: Path = PRETRAINED_DIR) -> list[str]:
     """Folders under ``root`` that hold a checkpoint, in ZOO order then alphabetical."""
-    found = {p.name for p in root.glob("*/config.json")} if root.is_dir() else set()
+    found = {p.parent.name for p in root.glob("*/config.json")} if root.is_dir() else set()
     return [n for n in ZOO if n in found] + sorted(found - set(ZOO))
 
 

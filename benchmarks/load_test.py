@@ -61,10 +61,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(script: str = "app.py", env: dict[str, str] | None = None, timeout: float = 120):
+def app_server(workdir: Path, script: str = "app.py", env: dict[str, str] | None = None,
+               timeout: float = 120):
     """``streamlit run script`` on a free 127.0.0.1 port; yields (url, log, pid); always stopped."""
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="aeviz-load-", suffix=".log")[1])
+    log = workdir / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", BOOT, script, "--server.headless", "true",
@@ -189,7 +190,8 @@ class Driver:
         await self.page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
 
 
-async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], train_timeout: float):
+async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], train_timeout: float,
+                      artifacts: Path | None):
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
     d = Driver(page, s)
@@ -220,8 +222,9 @@ async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], tra
             await train(d, page, s, train_timeout)
     except Exception as e:  # noqa: BLE001 - a failed step is a reported error, not a crash
         s.errors.append(f"{type(e).__name__}: {str(e)[:300]}")
-        with contextlib.suppress(Exception):
-            await page.screenshot(path=str(Path(tempfile.gettempdir()) / f"aeviz-load-{s.tag}.png"))
+        if artifacts is not None:
+            with contextlib.suppress(Exception):
+                await page.screenshot(path=str(artifacts / f"{s.tag}.png"))
     finally:
         await ctx.close()
 
@@ -275,7 +278,7 @@ def leakage(sessions: list[Session]) -> list[str]:
 
 
 async def drive(url: str, n: int, steps: tuple[str, ...], timeout: float, workdir: Path,
-                train_timeout: float) -> tuple[list[Session], bool]:
+                train_timeout: float, artifacts: Path | None) -> tuple[list[Session], bool]:
     from playwright.async_api import async_playwright
     sessions = []
     for i in range(n):
@@ -288,8 +291,8 @@ async def drive(url: str, n: int, steps: tuple[str, ...], timeout: float, workdi
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         timed_out = False
         try:
-            await asyncio.wait_for(asyncio.gather(*(run_session(browser, url, s, steps, train_timeout)
-                                                    for s in sessions)), timeout)
+            await asyncio.wait_for(asyncio.gather(*(run_session(browser, url, s, steps, train_timeout,
+                                                                artifacts) for s in sessions)), timeout)
         except asyncio.TimeoutError:
             timed_out = True                   # what the sessions measured so far is kept
         finally:
@@ -298,18 +301,25 @@ async def drive(url: str, n: int, steps: tuple[str, ...], timeout: float, workdi
 
 
 def run(n: int = 8, steps: tuple[str, ...] = ALL_STEPS, timeout: float = 600, url: str | None = None,
-        train_timeout: float = 300) -> dict:
-    """Start the app (unless ``url``), drive ``n`` sessions, return the report."""
+        train_timeout: float = 300, artifacts: Path | None = None) -> dict:
+    """Start the app (unless ``url``), drive ``n`` sessions, return the report.
+
+    ``artifacts``: a folder that receives the server log and a screenshot of each failed session.
+    """
     n = max(1, min(n, MAX_SESSIONS))
     with tempfile.TemporaryDirectory(prefix="aeviz-load-") as tmp:
         work = Path(tmp)
-        env = {"AEVIZ_CACHE_DIR": str(work / "cache"), "AEVIZ_MODELS_DIR": str(work / "models")}
+        (work / "tmp").mkdir()
+        # TMPDIR: the app's per-session upload folders land here and go away with the run
+        env = {"AEVIZ_CACHE_DIR": str(work / "cache"), "AEVIZ_MODELS_DIR": str(work / "models"),
+               "TMPDIR": str(work / "tmp")}
         with contextlib.ExitStack() as stack:
             log = pid = None
             if url is None:
-                url, log, pid = stack.enter_context(app_server("app.py", env))
+                url, log, pid = stack.enter_context(app_server(work, "app.py", env))
             t0 = time.perf_counter()
-            sessions, timed_out = asyncio.run(drive(url, n, steps, timeout, work, train_timeout))
+            sessions, timed_out = asyncio.run(drive(url, n, steps, timeout, work, train_timeout,
+                                                    artifacts))
             wall = time.perf_counter() - t0
             stuck = timed_out or any("Timeout" in e for s in sessions for e in s.errors)
             if stuck and pid:                      # what was the server doing? (for the report)
@@ -317,6 +327,8 @@ def run(n: int = 8, steps: tuple[str, ...] = ALL_STEPS, timeout: float = 600, ur
                 time.sleep(2)
             server = log.read_text(errors="replace") if log else ""
             saved = sorted(p.name for p in (work / "models").iterdir()) if (work / "models").is_dir() else []
+            if artifacts is not None and server:
+                (artifacts / "server.log").write_text(server)
     result = report(sessions, n, steps, wall, timed_out, server)
     result["models_saved_on_server"] = saved
     if stuck and server:
@@ -366,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default=",".join(ALL_STEPS), help="comma-separated subset of steps")
     p.add_argument("--url", help="drive a running app instead of starting one")
     p.add_argument("--json", help="also write the report here")
+    p.add_argument("--artifacts", type=Path, help="folder for the server log and failure screenshots")
     args = p.parse_args(argv)
     steps = tuple(s for s in args.steps.split(",") if s in ALL_STEPS)
-    result = run(args.sessions, steps, args.timeout, args.url)
+    if args.artifacts:
+        args.artifacts.mkdir(parents=True, exist_ok=True)
+    result = run(args.sessions, steps, args.timeout, args.url, artifacts=args.artifacts)
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

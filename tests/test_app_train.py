@@ -62,11 +62,20 @@ def test_bad_settings_are_refused_before_starting(app):
 
 def test_existing_name_needs_overwrite(app):
     (user_models_dir() / "taken").mkdir(parents=True, exist_ok=True)
+    app.session_state[state.OWN_MODELS] = {"taken"}            # saved earlier by this session
     app.run()
     app.text_input(key="_w.train.name").set_value("taken").run()
     assert any("already exists" in w.value for w in app.warning) and app.button[0].disabled
     app.checkbox(key="_w.train.overwrite").check().run()
     assert not app.warning and not app.button[0].disabled
+
+
+def test_another_sessions_model_cannot_be_overwritten(app):
+    (user_models_dir() / "theirs").mkdir(parents=True, exist_ok=True)
+    app.run()
+    app.text_input(key="_w.train.name").set_value("theirs").run()
+    app.checkbox(key="_w.train.overwrite").check().run()
+    assert any("another session" in w.value for w in app.warning) and app.button[0].disabled
 
 
 def test_running_job_shows_progress_and_can_be_cancelled(app):

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 from aeviz.checkpoint import save_checkpoint
-from aeviz.cli_project import add_arguments, run, run_projection
+from aeviz.cli_project import METHOD_CHOICES, add_arguments, run, run_projection
 from aeviz.config import ModelConfig
 from aeviz.data import load_dataset
 from aeviz.errors import AevizError, ConfigError
 from aeviz.mapcache import read_map_file
 from aeviz.models import build
+from aeviz.project import METHODS
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -50,6 +51,10 @@ def test_subsample_is_stratified_and_explicit(checkpoint, capsys):
                      "--json")) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_points"] == 100 and summary["subsample"] == 100
+
+
+def test_every_method_is_a_choice():
+    assert sorted(METHOD_CHOICES) == sorted(METHODS)
 
 
 def test_run_projection_passes_method_flags():

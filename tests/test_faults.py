@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap

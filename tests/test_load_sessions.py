@@ -7,7 +7,6 @@ Chromium or Playwright is missing unless AEVIZ_REQUIRE_BROWSER=1.
 """
 import importlib.util
 import os
-import shutil
 import sys
 import threading
 import time

@@ -214,6 +214,7 @@ def test_evaluate_train_split_uses_leave_one_out(digit_models, digits):
     assert r["knn_acc_1"] < 1.0                 # not trivially scored against itself
 
 
+@pytest.mark.slow
 def test_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
     data = load_dataset("mnist", real_data_dir("mnist"), download=False)
     cfg = ModelConfig(family="pca", input_shape=(1, 28, 28), latent_dim=30)
@@ -221,3 +222,13 @@ def test_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
     result = evaluate(model, data, quick=True)
     assert result["n"] == 10_000
     assert result["sse_per_image"] == pytest.approx(13.87, abs=0.05)
+
+
+def test_code_metrics_skip_knn_for_a_single_class():
+    from aeviz.metrics_codes import code_metrics
+    rng = np.random.default_rng(0)
+    x, codes = rng.random((40, 6)), rng.random((40, 3))
+    out = code_metrics(x, codes, np.zeros(40, int), codes, np.zeros(40, int))
+    assert "knn_acc_1" not in out and 0.0 <= out["map_trustworthiness"] <= 1.0
+    two = code_metrics(x, codes, np.arange(40) % 2, codes, np.arange(40) % 2)
+    assert two["knn_acc_1"] == 1.0 and two["map_method"] == "pca"      # test == train codes

@@ -33,6 +33,9 @@ def _module_constants(where: str) -> dict[str, int]:
     file = REPO / (where if where.endswith(".py") else where.replace(".", "/") + ".py")
     env: dict[str, int] = {}
     for node in ast.parse(file.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("limits"):
+            env.update({a.asname or a.name: getattr(limits, a.name) for a in node.names
+                        if isinstance(getattr(limits, a.name, None), int)})   # imported from here
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
                 isinstance(node.targets[0], ast.Name):
             try:
@@ -51,6 +54,8 @@ def _eval(node: ast.AST, env: dict[str, int]) -> int:
         return node.value
     if isinstance(node, ast.Name):
         return env[node.id]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "limits":
+        return getattr(limits, node.attr)                # `limits.UPLOAD_MAX_BYTES`
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         return _OPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
     raise ValueError("not a constant integer expression")

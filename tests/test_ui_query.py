@@ -30,7 +30,7 @@ def test_malicious_or_unknown_values_are_ignored_with_a_warning(name, value):
     assert len(warnings) == 1 and name in warnings[0]
 
 
-@pytest.mark.parametrize("a,b", [("-1", "2"), ("1e3", "2"), ("3", "99999999999"), ("x", "1")])
+@pytest.mark.parametrize("a,b", [("-1", "2"), ("1e3", "2"), ("3", "99999999999"), ("x", "1"), ("²", "1"), ("٣", "1")])
 def test_endpoints_must_be_plain_small_integers(a, b):
     updates, warnings = query.parse({"a": a, "b": b})
     assert state.ENDPOINTS not in updates

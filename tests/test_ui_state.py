@@ -100,3 +100,26 @@ st.write(repr(state.selection()), repr(state.get(state.ENDPOINTS)))
 """
     at = _run(body)
     assert at.markdown[0].value == "[] []"
+
+
+def _session_dir_script():
+    import streamlit as st
+
+    from aeviz.ui import sources, state
+    state.init()
+    st.write(str(sources.session_dir()))
+
+
+def test_session_upload_folder_is_removed_with_the_session():
+    import gc
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_function(_session_dir_script).run()
+    folder = Path(at.markdown[0].value)
+    assert folder.is_dir() and folder.name.startswith("aeviz-session-")
+    (folder / "upload.bin").write_bytes(b"x" * 1000)
+    assert Path(at.run().markdown[0].value) == folder            # stable across reruns
+    del at
+    gc.collect()
+    assert not folder.exists()

@@ -63,7 +63,7 @@ def _choice(key: str, options: tuple[str, ...]) -> Callable[[str], dict[str, Any
 
 
 def _index(v: str) -> int:
-    if not v.isdigit() or len(v) > 8 or int(v) >= MAX_INDEX:
+    if not (v.isascii() and v.isdigit()) or len(v) > 8 or int(v) >= MAX_INDEX:
         raise ValueError(f"{v!r:.40} is not a point index (a whole number >= 0)")
     return int(v)
 

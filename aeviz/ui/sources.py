@@ -174,17 +174,23 @@ def model_label(model_id: str) -> str:
         return model_id
     if ref.kind == "pca":
         return f"PCA · {meta['latent_dim']} components"
-    where = {"user": " (yours)", "upload": " (uploaded)"}.get(ref.kind, "")
+    where = {"user": " (yours)" if ref.name in state.own_models() else " (saved)",
+             "upload": " (uploaded)"}.get(ref.kind, "")
     name = ref.name if ref.kind != "upload" else f"upload {ref.name[:8]}"
     return f"{meta['family'].upper()} · {name}{where}"
 
 
 def session_dir() -> Path:
-    """This session's private temp folder (created on first use)."""
+    """This session's private temp folder (created on first use).
+
+    Held as a TemporaryDirectory in session state: when Streamlit drops the
+    session's state, the object is collected and the folder removed with it.
+    """
     ss = st.session_state
-    if not ss.get(state.SESSION_DIR) or not Path(ss[state.SESSION_DIR]).is_dir():
-        ss[state.SESSION_DIR] = tempfile.mkdtemp(prefix="aeviz-session-")
-    return Path(ss[state.SESSION_DIR])
+    holder = ss.get(state.SESSION_DIR)
+    if not isinstance(holder, tempfile.TemporaryDirectory) or not Path(holder.name).is_dir():
+        holder = ss[state.SESSION_DIR] = tempfile.TemporaryDirectory(prefix="aeviz-session-")
+    return Path(holder.name)
 
 
 def add_upload(data: bytes, filename: str = "model.zip") -> str:

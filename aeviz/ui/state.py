@@ -50,7 +50,8 @@ ENDPOINTS = "aeviz.endpoints"
 INTERP_T = "aeviz.interp_t"
 SEED = "aeviz.seed"
 UPLOADS = "aeviz.uploads"
-SESSION_DIR = "aeviz.session_dir"
+SESSION_DIR = "aeviz.session_dir"       # a TemporaryDirectory: removed with the session
+OWN_MODELS = "aeviz.own_models"         # names of user models this session saved
 QUERY_APPLIED = "aeviz.query_applied"
 
 DEFAULT_DATASET = "digits"
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     INTERP_T: 0.5,
     SEED: 0,
     UPLOADS: {},
+    OWN_MODELS: set(),
     QUERY_APPLIED: False,
 }
 
@@ -177,6 +179,11 @@ def default_endpoints(n_points: int, labels: np.ndarray | None = None) -> tuple[
 
 def set_endpoints(a: int, b: int) -> None:
     st.session_state[ENDPOINTS] = [int(a), int(b)]
+
+
+def own_models() -> set[str]:
+    """User models saved by this session: only these are "(yours)" and may be overwritten."""
+    return st.session_state[OWN_MODELS]
 
 
 def uploads() -> dict[str, Any]:

@@ -56,6 +56,7 @@ def main() -> None:
             job = tj.TrainingJob(spec, x_train, x_test).start()
             st.session_state[JOB] = job
             st.session_state.pop(ADOPTED, None)
+            state.own_models().add(spec.save_name)     # this session may now replace it
     if job is not None:
         st.divider()
         poll = not job.snapshot().finished
@@ -133,6 +134,7 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
         st.error(str(e), icon=":material/warning:")
         return None
     try:
+        _check_owner(spec)
         tj.check_target(spec)
     except ConfigError as e:             # a normal situation after a run, not a mistake
         st.warning(str(e), icon=":material/front_hand:")
@@ -162,6 +164,13 @@ def progress_panel(job: tj.TrainingJob, polling: bool) -> None:
         st.plotly_chart(figures.loss_curves(snap.history, keys=keys, title="Loss per epoch"),
                         key="_w.train.curves", config={"displaylogo": False})
     RESULTS.get(snap.state, lambda *a: None)(job, snap)
+
+
+def _check_owner(spec: tj.JobSpec) -> None:
+    """On a shared server a session may replace only the models it saved itself."""
+    if spec.overwrite and spec.target.exists() and spec.save_name not in state.own_models():
+        raise ConfigError(f"a model named {spec.save_name!r} was saved by another session or "
+                          "earlier; it cannot be replaced from here. Choose another name.")
 
 
 def _done(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
