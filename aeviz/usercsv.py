@@ -20,6 +20,7 @@ from .errors import DataError
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
 DELIMITERS = (",", ";", "\t")
 Row = tuple[int, list[str]]   # (line number in the file, cells)
+MAX_CSV_VALUES = 20_000_000   # parsed cells; checked while reading, so a huge file stops early
 
 
 def parse_csv(data: bytes, where: str, max_items: int) -> tuple[np.ndarray, np.ndarray | None,
@@ -44,6 +45,10 @@ def parse_csv(data: bytes, where: str, max_items: int) -> tuple[np.ndarray, np.n
         n += 1
         if n > max_items:
             raise DataError(f"{where}: more than {max_items:,} data rows (the limit)")
+        if n * width > MAX_CSV_VALUES:
+            raise DataError(f"{where}: more than {MAX_CSV_VALUES:,} values ({width} columns x "
+                            f"{n:,}+ rows), the limit for CSV uploads; save the data as .npy or "
+                            "upload fewer rows")
         x_rows.append(_numbers(line, cells, features, header, where))
         labels.append(cells[label_col].strip())
     if not n:

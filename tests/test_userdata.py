@@ -327,3 +327,15 @@ def test_any_upload_only_raises_data_error(blob, suffix):
     except DataError:
         return
     assert d.x_train.dtype == np.float32
+
+
+def test_huge_csv_stops_early_at_the_value_limit(monkeypatch):
+    from aeviz import usercsv
+    monkeypatch.setattr(usercsv, "MAX_CSV_VALUES", 10_000)
+    parsed = []
+    real = usercsv._numbers
+    monkeypatch.setattr(usercsv, "_numbers", lambda *a: parsed.append(1) or real(*a))
+    data = ("0," * 99 + "0\n").encode() * 50_000                 # 5M values
+    with pytest.raises(DataError, match="more than 10,000 values"):
+        load_user_data(data, "big.csv")
+    assert len(parsed) <= 100                                       # stopped early, not at the end
