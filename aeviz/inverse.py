@@ -177,6 +177,16 @@ def map_spacing(embedding: np.ndarray) -> float:
     return float(max(np.median(dist[:, 1]), 1e-12))
 
 
+def _map_geometry(projection) -> tuple[float, cKDTree]:
+    """(spacing, k-d tree) of the projection's map, kept on it: clicks must not redo them."""
+    emb = projection.embedding_
+    cached = getattr(projection, "_trust_geometry", None)
+    if cached is None or cached[0] is not emb:
+        cached = (emb, map_spacing(emb), cKDTree(np.asarray(emb, np.float64)))
+        projection._trust_geometry = cached
+    return cached[1], cached[2]
+
+
 def inverse_with_trust(projection, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Codes for map ``points`` (M, 2) plus how much each can be trusted.
 
@@ -195,9 +205,8 @@ def inverse_with_trust(projection, points: np.ndarray) -> tuple[np.ndarray, dict
     points = np.asarray(points, dtype=np.float32)
     codes = projection.inverse_transform(points)
     back = projection.transform(codes)
-    emb = projection.embedding_
-    spacing = map_spacing(emb)
-    nearest, _ = cKDTree(np.asarray(emb, np.float64)).query(points.astype(np.float64), k=1)
+    spacing, tree = _map_geometry(projection)
+    nearest, _ = tree.query(points.astype(np.float64), k=1)
     roundtrip = np.linalg.norm(back.astype(np.float64) - points, axis=1)
     trust = {"nearest_distance": nearest, "roundtrip_error": roundtrip}
     trust.update({f"{k}_norm": v / spacing for k, v in list(trust.items())})

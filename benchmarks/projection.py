@@ -96,6 +96,8 @@ def warm_up() -> None:
     for fn in (*baselines().values(), ours("umap"), ours("umap", None), ours("tsne")):
         fn(x)
     make_projection("umap").fit(x).transform(x[:10] + 0.01)
+    _, x, _ = gaussian_mixture(5000)        # > 4096 points: umap's NN-descent path (used above 20k)
+    import_umap().UMAP(random_state=0, n_epochs=2).fit(x)
 
 
 def run_projection_table(datasets: list, methods: list[str]) -> None:

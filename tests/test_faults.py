@@ -166,6 +166,8 @@ def no_proxy(monkeypatch):
 
 def test_server_dying_mid_body_leaves_no_good_looking_file_then_resumes(tmp_path, monkeypatch,
                                                                        no_proxy):
+    monkeypatch.delenv("AEVIZ_DATA_DIR", raising=False)          # CI's real MNIST must not be found
+    data_mod.clear_cache()
     files = tiny_mnist()
     first = data_mod.loaders.IDX_FILES[0]
     (tmp_path / "body").write_bytes(files[first])

@@ -183,7 +183,10 @@ def set_endpoints(a: int, b: int) -> None:
 
 def own_models() -> set[str]:
     """User models saved by this session: only these are "(yours)" and may be overwritten."""
-    return st.session_state[OWN_MODELS]
+    own = st.session_state.get(OWN_MODELS)
+    if own is None:                       # before init(), or outside a script run (AppTest)
+        own = st.session_state[OWN_MODELS] = set()
+    return own
 
 
 def uploads() -> dict[str, Any]:
