@@ -2,10 +2,11 @@
 
 For the few thousand to ~20k latent codes aeviz maps, brute force is exact,
 deterministic and faster than building an approximate index (pynndescent
-also spends seconds JIT-compiling). Candidates are ranked by
-``|b|^2 - 2 a.b`` (the squared distance minus a per-row constant) in float32 on a few extra candidates, then the
-candidates' distances are recomputed directly in float64 and re-sorted, so the
-cancellation error of the matmul form cannot reorder near neighbours.
+also spends seconds JIT-compiling). Points are centred, ranked by
+``|b|^2 - 2 a.b`` (the squared distance minus a per-row constant) in
+float32 keeping k + 8 candidates, whose distances are then recomputed
+directly in float64 and re-sorted (ties by index), so the cancellation
+error of the matmul form cannot reorder near neighbours.
 
 Memory is bounded: each block holds at most ``BLOCK_ELEMENTS`` distances.
 """

@@ -185,19 +185,17 @@ def cached_projection(codes: np.ndarray, labels: np.ndarray | None, method: str,
     params = dict(params or {})
     if "random_state" in params:
         raise ProjectionError("pass the projection's seed as `seed`, not as params['random_state']")
+    if labels is not None and np.shape(labels) != (len(codes),):
+        raise ProjectionError(f"labels must have shape ({len(codes)},) to match the codes, "
+                              f"got {np.shape(labels)}")
     est = make_projection(method, random_state=seed, **params)
     full = _plain({k: v for k, v in est.get_params().items() if k != "random_state"})
-    key = map_key(model_id, split, method, full, seed, len(codes), codes_digest(codes))
+    digest = codes_digest(codes)
+    key = map_key(model_id, split, method, full, seed, len(codes), digest)
     store = None if cache is False else (cache if isinstance(cache, MapCache) else MapCache())
-    entry, source = None, "computed"
-    if checkpoint_dir:
-        entry, source = shipped_map(checkpoint_dir, method, split, full, seed, codes), "shipped"
-    if entry is None and store is not None:
-        entry, source = store.get(key), "cache"
-        if entry is not None and entry["embedding"].shape[0] != len(codes):
-            entry = None
+    entry, source = _lookup(store, key, checkpoint_dir, method, split, full, seed, codes)
     if entry is None:
-        entry, source = _compute(est, codes, labels, method, full, seed, split), "computed"
+        entry, source = _compute(est, codes, labels, split, digest), "computed"
         if store is not None:
             store.put(key, entry)
     meta = dict(entry["meta"])
@@ -210,11 +208,24 @@ def cached_projection(codes: np.ndarray, labels: np.ndarray | None, method: str,
     return np.asarray(entry["embedding"], dtype=np.float32), info
 
 
-def _compute(est: Projection, codes: np.ndarray, labels, method: str, params: dict, seed: int,
-             split: str) -> dict:
+def _lookup(store: MapCache | None, key: str, checkpoint_dir, method: str, split: str,
+            params: dict, seed: int, codes: np.ndarray) -> tuple[dict | None, str]:
+    """(entry, "shipped" | "cache") from the checkpoint's maps/ then the cache, or (None, "")."""
+    if checkpoint_dir:
+        entry = shipped_map(checkpoint_dir, method, split, params, seed, codes)
+        if entry is not None:
+            return entry, "shipped"
+    entry = store.get(key) if store is not None else None
+    if entry is not None and entry["embedding"].shape[0] == len(codes):
+        return entry, "cache"
+    return None, ""
+
+
+def _compute(est: Projection, codes: np.ndarray, labels, split: str, digest: str) -> dict:
     emb = est.fit(codes).embedding_
-    meta = {"method": method, "params": params, "seed": seed, "split": split,
-            "n_points": len(codes), "codes_digest": codes_digest(codes),
+    params = _plain({k: v for k, v in est.get_params().items() if k != "random_state"})
+    meta = {"method": est.method, "params": params, "seed": est.random_state, "split": split,
+            "n_points": len(codes), "codes_digest": digest,
             "fit_seconds": round(est.fit_seconds_, 4),
             "trustworthiness": trustworthiness(codes, emb, max_points=QUALITY_POINTS, seed=0)
             if len(codes) >= 3 else None,
@@ -225,9 +236,6 @@ def _compute(est: Projection, codes: np.ndarray, labels, method: str, params: di
 
 def _knn(embedding: np.ndarray, labels) -> float | None:
     labels = np.asarray(labels)
-    if labels.shape != (len(embedding),):
-        raise ProjectionError(f"labels must have shape ({len(embedding)},) to match the codes, "
-                              f"got {labels.shape}")
     return knn_accuracy_cv(embedding, labels, k=5, folds=5, seed=0) if len(labels) >= 2 else None
 
 

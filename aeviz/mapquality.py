@@ -16,7 +16,8 @@ from .errors import ProjectionError
 def _points(a, what: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 2 or len(a) == 0:
-        raise ProjectionError(f"{what} must be a non-empty 2-D array (points, dims), got shape {a.shape}")
+        raise ProjectionError(f"{what} must be a non-empty 2-D array (points, dims), "
+                              f"got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ProjectionError(f"{what} contain NaN or inf; cannot score them")
     return a

@@ -29,7 +29,7 @@ def mnist_like(n: int) -> np.ndarray:
     try:
         from aeviz.data import load_dataset
         x = load_dataset("mnist", download=False).x_train
-        return np.ascontiguousarray(x[:n])
+        return np.array(x[:n])                   # a writable copy of the shared read-only cache
     except Exception as e:  # benchmark only: any failure falls back to synthetic data
         print(f"(real MNIST unavailable: {e}; using random 28x28 data)")
         return np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
