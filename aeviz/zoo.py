@@ -5,7 +5,7 @@ list of TrainConfigs run one after another on the same weights: a step-wise
 learning-rate decay, since ``train`` uses a constant rate). AE/VAE pairs on a
 dataset share one backbone so they compare fairly. ``build`` trains,
 evaluates, precomputes test-split 2-D maps into ``maps/<method>.npz``
-(float16 ``embedding`` + ``labels``) and saves the checkpoint with the exact
+(aeviz.mapcache's layout, float16) and saves the checkpoint with the exact
 command that rebuilds it; ``check`` reloads a shipped model and verifies that
 its recorded metrics still hold.
 """
@@ -123,6 +123,19 @@ def train_entry(entry: ZooEntry, x_train: np.ndarray, x_test: np.ndarray | None,
     return model, history
 
 
+def target_report(entry: ZooEntry, metrics: dict[str, Any],
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """``target_<metric>`` (the bound) and ``target_met`` for a recipe with published targets."""
+    out: dict[str, Any] = {}
+    for key, bound in entry.targets:
+        got = metrics.get(key)
+        met = got is not None and got <= bound
+        out[f"target_{key}"] = bound
+        out["target_met"] = out.get("target_met", True) and met
+        log(f"{entry.name}: target {key} <= {bound:g}: {'reached' if met else 'NOT reached'} ({got})")
+    return out
+
+
 def half_roundtrip(model: Autoencoder) -> Autoencoder:
     """A copy whose floating weights went through float16 (what a half checkpoint loads)."""
     twin = copy.deepcopy(model)
@@ -162,6 +175,7 @@ def build(name: str, *, data_dir: str | Path | None = None, root: Path = PRETRAI
     metrics.update({"weights_dtype": "float16" if half else "float32", "half_change": change,
                     "train_epochs": entry.epochs,
                     "schedule": ", ".join(f"{s.epochs}@{s.lr:g}" for s in entry.stages)})
+    metrics.update(target_report(entry, metrics, log))
     with tempfile.TemporaryDirectory(prefix="aeviz-maps-") as tmp:
         maps = write_maps(shipped, data, entry.maps, Path(tmp), log=log)
         path = save_checkpoint(root / name, shipped, train_config=entry.stages[0],
@@ -197,6 +211,8 @@ def refresh_metrics(name: str, *, data_dir: str | Path | None = None, root: Path
     iwae_k = ZOO[name].iwae_k if name in ZOO else None
     metrics = evaluate(ckpt, data, iwae_k=iwae_k)
     metrics.update({k: ckpt.metrics[k] for k in ZOO_KEYS if k in ckpt.metrics})
+    if name in ZOO:
+        metrics.update(target_report(ZOO[name], metrics, log))
     write_json_atomic(root / name / "metrics.json", metrics)
     log(f"{name}: metrics rewritten ({metrics['seconds']:.0f} s)")
     return metrics
