@@ -123,11 +123,13 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                 xb = torch.bernoulli(xb, generator=gen)
             w = kl_weight(epoch, train_cfg.kl_warmup_epochs, b / n_batches)
             out = model(xb, generator=gen, kl_weight=w)
-            if not torch.isfinite(out.loss):
+            # one tensor -> list conversion per step instead of an isfinite op and three item()s
+            loss, recon, kl = torch.stack((out.loss.detach(), out.recon.detach(), out.kl.detach())).tolist()
+            if not math.isfinite(loss):
                 model.load_state_dict(good)
                 model.eval()
                 err = TrainingDiverged(
-                    f"training diverged: the loss became {out.loss.item()} at epoch {epoch + 1}, "
+                    f"training diverged: the loss became {loss} at epoch {epoch + 1}, "
                     f"step {step + 1}. The model keeps the weights of the last good epoch "
                     f"({epoch}). Lower the learning rate (now {train_cfg.lr:g}), set a gradient "
                     "clip, or use the Bernoulli likelihood for data in [0, 1].", epoch, step)
@@ -139,7 +141,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             opt.step()
             step += 1
-            metrics = {"loss": out.loss.item(), "recon": out.recon.item(), "kl": out.kl.item()}
+            metrics = {"loss": loss, "recon": recon, "kl": kl}
             for k in sums:
                 sums[k] += metrics[k] * len(xb)
             if on_step:
