@@ -186,9 +186,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         train_cfg = TrainConfig.from_dict(meta["train"]) if meta.get("train") else None
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"invalid config in {path / CONFIG}: {e}") from None
-    model = build(config)
+    # built on the meta device: no memory is spent on weights until the file's
+    # header has been checked against the config, then the loaded tensors are
+    # assigned in place of the meta ones
+    with torch.device("meta"):
+        model = build(config)
     state = _load_weights(path / WEIGHTS, model)
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise CheckpointError(f"{path / WEIGHTS} does not hold every tensor the config needs; re-save the model")
     model.to(device).eval()
     history = _optional_json(path / HISTORY, list)
     metrics = _optional_json(path / METRICS, dict)
@@ -240,7 +246,8 @@ def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
         state = load_file(str(file))
     except Exception as e:  # safetensors raises its own types; report them at this boundary
         raise CheckpointError(f"{file.name} could not be read: {e}") from None
-    return {k: v.float() for k, v in state.items()}
+    wanted = model.state_dict()                        # float16 storage -> the model's dtypes
+    return {k: v.to(wanted[k].dtype, copy=True).contiguous() for k, v in state.items()}
 
 
 def _looks_pickled(head: bytes) -> bool:

@@ -188,27 +188,52 @@ def _as_samples(x: np.ndarray, where: str, image_size: tuple[int, int] | None) -
     return x
 
 
+SCALE_CHUNK = 1 << 20                     # values per float64 working block (8 MiB)
+
+
 def _scale(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
-    """float32 C-contiguous in [0, 1], and a note saying how."""
+    """float32 C-contiguous in [0, 1], and a note saying how.
+
+    Works in row blocks so a large upload costs its float32 result plus one
+    small float64 block, not several full-size float64 copies.
+    """
     if x.dtype == np.uint8:
         out = x.astype(np.float32)
         return np.ascontiguousarray(np.divide(out, 255.0, out=out)), "uint8 values divided by 255"
-    values = x.astype(np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        first = np.unravel_index(int(np.argmax(bad)), values.shape)
-        raise DataError(f"{where}: {int(bad.sum()):,} NaN/inf values (first in sample "
-                        f"{first[0]}); remove or impute them before uploading")
-    lo, hi = float(values.min()), float(values.max())
+    blocks = _row_blocks(x)
+    _refuse_non_finite(x, blocks, where)
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
     if lo >= 0.0 and hi <= 1.0:
-        note = "values already in [0, 1]"
+        note, shift, span = "values already in [0, 1]", 0.0, 1.0
     elif hi > lo:
-        values = (values - lo) / (hi - lo)
-        note = f"min-max scaled from [{lo:g}, {hi:g}] to [0, 1]"
+        note, shift, span = f"min-max scaled from [{lo:g}, {hi:g}] to [0, 1]", lo, hi - lo
     else:
-        values = np.zeros_like(values)
-        note = f"every value equals {lo:g}; set to 0"
-    return np.ascontiguousarray(np.clip(values, 0.0, 1.0), dtype=np.float32), note
+        note, shift, span = f"every value equals {lo:g}; set to 0", lo, 1.0
+    out = np.empty(x.shape, np.float32)
+    for rows in blocks:
+        out[rows] = np.clip((x[rows].astype(np.float64) - shift) / span, 0.0, 1.0)
+    return out, note
+
+
+def _row_blocks(x: np.ndarray) -> list[slice]:
+    per_row = max(1, x.size // max(1, len(x)))
+    step = max(1, SCALE_CHUNK // per_row)
+    return [slice(i, i + step) for i in range(0, len(x), step)]
+
+
+def _refuse_non_finite(x: np.ndarray, blocks: list[slice], where: str) -> None:
+    if x.dtype.kind not in "fc":
+        return                                   # integers and booleans are always finite
+    count, first = 0, None
+    for rows in blocks:
+        bad = ~np.isfinite(x[rows])
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                first = rows.start + int(np.unravel_index(int(np.argmax(bad)), bad.shape)[0])
+    if count:
+        raise DataError(f"{where}: {count:,} NaN/inf values (first in sample {first}); "
+                        "remove or impute them before uploading")
 
 
 def encode_labels(y: np.ndarray | None, n: int, where: str) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -339,3 +339,37 @@ def test_huge_csv_stops_early_at_the_value_limit(monkeypatch):
     with pytest.raises(DataError, match="more than 10,000 values"):
         load_user_data(data, "big.csv")
     assert len(parsed) <= 100                                       # stopped early, not at the end
+
+
+SCALE_PROBE = """
+import resource, numpy as np
+from aeviz.userdata import _scale
+x = np.random.default_rng(0).normal(0, 3, (100_000, 100))       # 80 MB of float64
+x[5, 7] = 1e6
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out, note = _scale(x, "big.npy")
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+assert out.dtype == np.float32 and out.min() == 0.0 and out.max() == 1.0, (out.min(), out.max())
+assert "min-max scaled" in note
+print(grew)
+"""
+
+
+def test_scaling_a_large_float64_upload_costs_its_float32_result_not_copies():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", SCALE_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    grew_mb = float(proc.stdout.split()[-1])
+    assert grew_mb < 70, grew_mb        # 40 MB float32 result + one 8 MB block; full copies: > 200 MB
+
+
+def test_scaling_matches_plain_min_max_and_reports_non_finite_rows():
+    from aeviz.userdata import _scale
+    x = np.random.default_rng(1).normal(5, 2, (3000, 700))         # several working blocks
+    out, _ = _scale(x, "f.npy")
+    np.testing.assert_allclose(out, (x - x.min()) / (x.max() - x.min()), atol=1e-6)
+    x[2500, 3] = np.nan
+    x[2900, 1] = np.inf
+    with pytest.raises(DataError, match=r"2 NaN/inf values \(first in sample 2500\)"):
+        _scale(x, "f.npy")

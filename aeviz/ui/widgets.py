@@ -131,6 +131,35 @@ def upload_model(container: Any = st) -> str | None:
     return None
 
 
+METHODS = ("latent", "pca", "umap", "tsne")        # the map methods every page offers
+MAP_HELP = ("latent: the raw 2-D code (2-D models). Larger codes are drawn with PCA unless you pick "
+            "UMAP or t-SNE (slower).")
+NO_MODEL = "No model fits this dataset yet: train one on the Train page."
+
+
+def page(title: str, intro: str) -> tuple[str, str]:
+    """Session state, the dataset/split sidebar, title and intro: how every data page starts."""
+    state.init()
+    dataset, split = sidebar()
+    st.title(title)
+    st.markdown(intro)
+    return dataset, split
+
+
+def map_picker(label: str = "Map", help: str = MAP_HELP) -> str:
+    return bound(st.selectbox, label, state.PROJECTION, options=list(METHODS), help=help)
+
+
+def model_and_map(dataset: str, sample_shape: tuple[int, ...]) -> tuple[str | None, str]:
+    """One model and a map method in the sidebar; (None, method) with a hint when none fits."""
+    with st.sidebar:
+        model_id = model_picker("Model", dataset, sample_shape)
+        method = map_picker()
+    if not model_id:
+        st.info(NO_MODEL)
+    return model_id or None, method
+
+
 def sidebar() -> tuple[str, str]:
     """Dataset and split pickers in the sidebar (every data page draws them)."""
     with st.sidebar:

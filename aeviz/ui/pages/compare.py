@@ -20,7 +20,6 @@ MAP_KEY = "_w.compare.map.{}"
 N_PRIOR = 16
 N_STEPS = 8
 MAX_SHOWN = 10
-METHODS = ("latent", "pca", "umap", "tsne")
 
 INTRO = ("The same handwritten digits, encoded by models with the same encoder and decoder "
          "network. The **autoencoder** (AE) is only asked to reconstruct; the **variational "
@@ -35,17 +34,12 @@ PRIOR_NOTE = ("Each model decodes the same 16 random codes z ~ N(0, I), the VAE'
 
 
 def main() -> None:
-    state.init()
-    dataset, split = widgets.sidebar()
-    st.title("Compare latent spaces")
-    st.markdown(INTRO)
+    dataset, split = widgets.page("Compare latent spaces", INTRO)
     with widgets.guard():
         ds = cache.get_dataset(dataset)
         with st.sidebar:
             models = widgets.models_picker("Models (2–3)", dataset, ds.sample_shape)
-            method = widgets.bound(st.selectbox, "Map", state.PROJECTION, options=list(METHODS),
-                                   help="latent: the raw 2-D code (2-D models). Larger codes are "
-                                        "drawn with PCA unless you pick UMAP or t-SNE (slower).")
+            method = widgets.map_picker()
         if not models:
             st.info("Pick at least one model in the sidebar.")
             return

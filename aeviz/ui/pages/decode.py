@@ -20,7 +20,6 @@ from aeviz.latent_ops import (PRIOR_RANGE, arithmetic, class_means, dim_ranges, 
                               set_dims, traversal_grid)
 from aeviz.ui import cache, query, sources, state, widgets
 
-METHODS = ("latent", "pca", "umap", "tsne")
 MAP_KEY = "_w.decode.map"
 POINT = "aeviz.decode.point"        # [x, y] clicked map position
 REGION = "aeviz.decode.region"      # [[x0, x1], [y0, y1]] box for the manifold grid
@@ -34,17 +33,11 @@ INTRO = ("Every place on the map is a code the decoder can turn into an image, n
 
 
 def main() -> None:
-    state.init()
-    dataset, split = widgets.sidebar()
-    st.title("Decode anywhere")
-    st.markdown(INTRO)
+    dataset, split = widgets.page("Decode anywhere", INTRO)
     with widgets.guard():
         ds = cache.get_dataset(dataset)
-        with st.sidebar:
-            model_id = widgets.model_picker("Model", dataset, ds.sample_shape)
-            method = widgets.bound(st.selectbox, "Map", state.PROJECTION, options=list(METHODS))
-        if not model_id:
-            st.info("No model fits this dataset yet: train one on the Train page.")
+        model_id, method = widgets.model_and_map(dataset, ds.sample_shape)
+        if model_id is None:
             return
         _, y = ds.split(split)
         codes = cache.get_codes(model_id, dataset, split).astype(np.float64)

@@ -14,7 +14,6 @@ from aeviz.models import describe
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.explore.map"
-METHODS = ("latent", "pca", "umap", "tsne")
 COLOURS = {"label": "class label", "error": "reconstruction error", "variance": "posterior variance (VAE)"}
 VAE_CODES = {"mean": "posterior mean", "sample": "one sampled z per point", "cloud": "cloud of samples"}
 N_CLOUD = 40
@@ -64,9 +63,9 @@ def model_sidebar(dataset: str, sample_shape: tuple[int, ...]) -> str | None:
 
 def projection_sidebar(latent_dim: int) -> tuple[str, dict]:
     with st.sidebar:
-        method = widgets.bound(st.selectbox, "Projection", state.PROJECTION, options=list(METHODS),
-                               help="latent: two code dimensions as they are; PCA: the best linear "
-                                    "view; UMAP / t-SNE: non-linear maps that keep neighbours (slower).")
+        method = widgets.map_picker("Projection", help="latent: two code dimensions as they are; PCA: "
+                                    "the best linear view; UMAP / t-SNE: non-linear maps that keep "
+                                    "neighbours (slower).")
         saved = dict(state.get(state.PROJ_PARAMS))
         params: dict = {}
         if method == "latent" and latent_dim > 2:

@@ -20,28 +20,22 @@ from aeviz.export import (embedding_table, figure_bytes, folder_files, kaleido_a
 from aeviz.imaging import is_image_shape
 from aeviz.ui import cache, query, sources, state, widgets
 
-METHODS = ("latent", "pca", "umap", "tsne")
 PREPARED = "aeviz.export.prepared"      # {"key": fingerprint, "files": {name: bytes}, "notes": [...]}
 MAX_PROJECTOR = 10_000                  # points in the Projector bundle (sprite <= 8192 px a side)
 
+INTRO = ("Take the codes, the map and the model with you: as tables for pandas or R, as a "
+         "checkpoint for `python -m aeviz`, or in the TensorBoard Embedding Projector format.")
 PROJECTOR_HELP = ("Open https://projector.tensorflow.org, click **Load**, choose `vectors.tsv` then "
                   "`metadata.tsv` (the sprite is set in `projector_config.pbtxt`; with TensorBoard, put "
                   "the unzipped folder in your log dir and run `tensorboard --logdir <it>`).")
 
 
 def main() -> None:
-    state.init()
-    dataset, split = widgets.sidebar()
-    st.title("Export")
-    st.markdown("Take the codes, the map and the model with you: as tables for pandas or R, as a "
-                "checkpoint for `python -m aeviz`, or in the TensorBoard Embedding Projector format.")
+    dataset, split = widgets.page("Export", INTRO)
     with widgets.guard():
         ds = cache.get_dataset(dataset)
-        with st.sidebar:
-            model_id = widgets.model_picker("Model", dataset, ds.sample_shape)
-            method = widgets.bound(st.selectbox, "Map", state.PROJECTION, options=list(METHODS))
-        if not model_id:
-            st.info("No model fits this dataset yet: train one on the Train page.")
+        model_id, method = widgets.model_and_map(dataset, ds.sample_shape)
+        if model_id is None:
             return
         x, y = ds.split(split)
         codes = cache.get_codes(model_id, dataset, split)

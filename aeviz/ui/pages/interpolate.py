@@ -22,7 +22,6 @@ from aeviz.interpolate import (MAX_STEPS, METHODS as PATHS, CodeTrust, class_mea
                                random_member, trust_label)
 from aeviz.ui import cache, query, sources, state, widgets
 
-METHODS = ("latent", "pca", "umap", "tsne")
 MAP_KEY = "_w.interp.map"
 CLICK_KEY = "aeviz.interp.click_sets"       # what a click on the map sets: "A" | "B" | "via"
 VIA_KEY = "aeviz.interp.via"                # via-point indices as typed: "12, 40"
@@ -37,19 +36,11 @@ INTRO = ("Pick two codes and walk between them: every step along the path is dec
 
 
 def main() -> None:
-    state.init()
-    dataset, split = widgets.sidebar()
-    st.title("Interpolate")
-    st.markdown(INTRO)
+    dataset, split = widgets.page("Interpolate", INTRO)
     with widgets.guard():
         ds = cache.get_dataset(dataset)
-        with st.sidebar:
-            model_id = widgets.model_picker("Model", dataset, ds.sample_shape)
-            method = widgets.bound(st.selectbox, "Map", state.PROJECTION, options=list(METHODS),
-                                   help="latent: the raw 2-D code; larger codes are drawn with PCA "
-                                        "unless you pick UMAP or t-SNE.")
-        if not model_id:
-            st.info("No model fits this dataset yet: train one on the Train page.")
+        model_id, method = widgets.model_and_map(dataset, ds.sample_shape)
+        if model_id is None:
             return
         x, y = ds.split(split)
         codes = cache.get_codes(model_id, dataset, split)
