@@ -8,11 +8,10 @@ digits and MNIST; ``python benchmarks/projection.py`` prints the table):
   and openTSNE (a duck-typed index); this skips pynndescent's index build.
 - UMAP: ``init="pca"`` instead of the spectral layout (the spectral
   eigensolve costs seconds at 10k points for no trustworthiness gain on
-  these codes) and fewer epochs (see umap_epochs). MNIST 10k: umap-learn
-  defaults 81 s, trustworthiness 0.9677; ours 6.5 s, 0.9693 (150 epochs:
-  4.3 s, 0.9678; spectral init + 200 epochs: 11.6 s, 0.9677).
+  these codes), fewer epochs and, above 20k points, fewer negative samples
+  (see umap_schedule for the measurements).
 - t-SNE: openTSNE (BH below 10k points, FFT above) on our exact affinities,
-  200 + 250 iterations (see tsne_iterations).
+  125 + 150 iterations on every core (see tsne_iterations).
 
 Both libraries are imported lazily: ``import umap`` costs seconds and
 JIT-compiles with numba, whose on-disk cache we point at
@@ -81,8 +80,16 @@ class _NonLinear(Projection):
         distinct, index = dedupe(codes)
         emb = self._fit_distinct(distinct)                 # (U, 2)
         emb = emb if index is None else emb[index]         # duplicates share a position
-        self.inverse_ = make_inverse(self.inverse).fit(emb, codes)
+        self._inverse_est = None                           # fitted on first inverse query
         return emb
+
+    @property
+    def inverse_(self):
+        """The map -> code estimator, fitted on first use: most maps are looked at
+        long before anyone clicks an empty place (seconds at 70k points)."""
+        if getattr(self, "_inverse_est", None) is None:
+            self._inverse_est = make_inverse(self.inverse).fit(self.embedding_, self.codes_)
+        return self._inverse_est
 
     def _transform(self, codes: np.ndarray) -> np.ndarray:
         # a code equal to a training code gets that point's position, exactly
@@ -108,7 +115,8 @@ class _NonLinear(Projection):
 class UMAPProjection(_NonLinear):
     """umap-learn with our exact kNN graph, PCA init and fewer epochs.
 
-    n_epochs=None picks ``umap_epochs(N)`` (umap-learn: 500 up to 10k points, then 200).
+    n_epochs=None and negative_sample_rate=None pick ``umap_schedule(N)``
+    (umap-learn: 500 epochs up to 10k points, then 200; 5 negative samples).
     ``transform`` optimises new points against the fixed map like
     ``umap.UMAP.transform``, but with our exact kNN (umap has no search index
     when given a precomputed graph).
@@ -116,12 +124,13 @@ class UMAPProjection(_NonLinear):
     min_points = 3
 
     def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "euclidean",
-                 n_epochs: int | None = None, init: str = "pca", inverse: str = DEFAULT_INVERSE,
-                 random_state: int | None = 0):
+                 n_epochs: int | None = None, negative_sample_rate: int | None = None,
+                 init: str = "pca", inverse: str = DEFAULT_INVERSE, random_state: int | None = 0):
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.metric = metric
         self.n_epochs = n_epochs
+        self.negative_sample_rate = negative_sample_rate
         self.init = init
         self.inverse = inverse
         self.random_state = random_state
@@ -136,6 +145,9 @@ class UMAPProjection(_NonLinear):
                 f"metric must be one of {', '.join(UMAP_METRICS)}, got {self.metric!r}")
         require(self.n_epochs is None or _is_int(self.n_epochs, 1, 10_000),
                 f"n_epochs must be None (auto) or an integer in 1..10000, got {self.n_epochs!r}")
+        require(self.negative_sample_rate is None or _is_int(self.negative_sample_rate, 1, 100),
+                "negative_sample_rate must be None (auto) or an integer in 1..100, "
+                f"got {self.negative_sample_rate!r}")
         require(self.init in ("pca", "spectral", "random"),
                 f"init must be 'pca', 'spectral' or 'random', got {self.init!r}")
         if self.metric == "cosine":
@@ -163,10 +175,12 @@ class UMAPProjection(_NonLinear):
             idx, dist = knn_graph(space, k)
             knn = (idx, self._distances(dist), None)
         seeded = self.random_state is not None
+        epochs, negatives = umap_schedule(n)
         self.umap_ = umap.UMAP(
             n_neighbors=k, min_dist=float(self.min_dist), metric=self.metric,
-            n_epochs=self.n_epochs or umap_epochs(n), init=self.init, random_state=self.random_state,
-            n_jobs=1 if seeded else -1, precomputed_knn=knn)
+            n_epochs=self.n_epochs or epochs, negative_sample_rate=self.negative_sample_rate or negatives,
+            init=self.init, random_state=self.random_state, n_jobs=1 if seeded else -1,
+            precomputed_knn=knn)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")            # "no search index": we do transform ourselves
             emb = self.umap_.fit_transform(space)
@@ -213,8 +227,8 @@ class TSNEProjection(_NonLinear):
     n_iter / early_exaggeration_iter = None pick the measured fast defaults
     (see tsne_iterations). ``negative_gradient_method="auto"`` is Barnes-Hut
     below 10k points and FFT interpolation above (openTSNE's own rule);
-    ``n_jobs=None`` is one thread below 10k points (threads cost more than
-    they give there, badly so on a busy machine) and every core above.
+    ``n_jobs=None`` uses every core (openTSNE's gradients are per point, so
+    the map does not depend on the thread count).
     ``transform`` is ``TSNEEmbedding.transform`` (new points move, the map
     stays) with ``transform_iter`` iterations.
     """
@@ -263,8 +277,7 @@ class TSNEProjection(_NonLinear):
                            f"points (3 x perplexity + 1), got {n}; lower perplexity (to at most "
                            f"{max(1, (n - 1) // 3)}) or map more points")
         early, main = tsne_iterations(n)
-        # threads pay off only on big maps; on small ones (and busy machines) they cost
-        n_jobs = self.n_jobs or (_cpu_count() if n >= 10_000 else 1)
+        n_jobs = self.n_jobs or _cpu_count()
         method = self.negative_gradient_method
         method = ("bh" if n < 10_000 else "fft") if method == "auto" else method
         affinities = PerplexityBasedNN(perplexity=perplexity, knn_index=ExactKNNIndex(
@@ -285,24 +298,31 @@ class TSNEProjection(_NonLinear):
         return np.asarray(self.tsne_.transform(codes, k=k, n_iter=self.transform_iter))
 
 
-def umap_epochs(n: int) -> int:
-    """Optimisation epochs for n distinct points.
+def umap_schedule(n: int) -> tuple[int, int]:
+    """(optimisation epochs, negative samples per edge) for n distinct points.
 
-    Measured trustworthiness (k=10) with CPU seconds, MNIST PCA(16) codes:
-    10k points: 200 epochs 0.9693, 150 0.9678 (umap-learn's 500 + spectral
-    init: 0.9677). 70k: 200 epochs 0.964 (36 s), 100 0.963 (16 s), 75 0.961
-    (13 s), 50 0.952 (10 s) (umap-learn defaults: 0.9628, 38 s).
+    Measured on MNIST PCA(16) codes, seeded (one thread), 2 cores, with
+    trustworthiness (k=10) against umap-learn's defaults (10k: 0.9694 in
+    9.4 s; 70k: 0.9628 in 38.5 s): 10k points, 200/5 0.9707 (3.9 s), 150/5
+    0.9683 (2.6 s), 100/5 0.9676 (1.7 s); 70k points, 100/5 0.9630 (18 s),
+    75/5 0.9612 (13.1 s), 100/3 0.9601 (11.2 s), 75/3 0.9564 (9.5 s). Small
+    maps are cheap, so they keep more epochs; big ones take the cheapest
+    schedule that stays within 0.01 of umap-learn's trustworthiness.
     """
-    return 200 if n <= EXACT_KNN_MAX else 100
+    if n <= 5_000:
+        return 200, 5
+    if n <= EXACT_KNN_MAX:
+        return 100, 5
+    return 75, 3
 
 
 def tsne_iterations(n: int) -> tuple[int, int]:
     """(early exaggeration, normal) iterations; openTSNE's defaults are (250, 500).
 
-    Measured on MNIST PCA(16) codes, 10k points, FFT gradients
-    (trustworthiness k=10; sklearn's TSNE defaults: 0.9831): 250+500 0.9830,
-    250+250 0.9828, 150+200 0.9823, at 66, 28 and 18 CPU seconds (sklearn:
-    157). With learning_rate="auto" (N/12) the map has converged locally well
-    before openTSNE's default; we take the middle of the measured range.
+    With learning_rate="auto" (N/12) the map has converged locally well before
+    openTSNE's default. Measured (trustworthiness k=10, 2 threads): digits
+    200+250 0.9951 (2.8 s), 125+150 0.9947 (1.5 s); 2k MNIST PCA(16) codes
+    0.9832 (2.9 s), 0.9833 (1.8 s); sklearn's TSNE: 0.9944 (5.8 s), 0.9842
+    (8.5 s). 10k codes, FFT: 250+500 0.9830, 250+250 0.9828, 150+200 0.9823.
     """
-    return 200, 250
+    return 125, 150

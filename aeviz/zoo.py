@@ -92,9 +92,12 @@ def _entries() -> dict[str, ZooEntry]:
         anchor="Burda et al. 2016: VAE 784-200-200-50, 86.76 nats (k=5000, dynamic binarization)",
         targets=(("iwae_nll", 88.8),)))
     entries += _pair("fashion-mnist", 16, MNIST, MNIST_RUN)
+    # beta 0.3: at beta 1 the Bernoulli likelihood of grey faces is too weak against
+    # the KL and one of the two latent dimensions collapses (1 active unit, SSE 4.40);
+    # at 0.3 both stay active (SSE 2.62) and the decoded grid is the face manifold
     entries.append(ZooEntry("frey-faces-vae-2", "frey-faces",
                             ModelConfig(family="vae", input_shape=(1, 28, 20), hidden=(200, 100),
-                                        latent_dim=2),
+                                        latent_dim=2, beta=0.3),
                             _schedule([(300, 1e-3), (100, 3e-4)], batch_size=100)))
     return {e.name: e for e in entries}
 
