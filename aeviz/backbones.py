@@ -97,7 +97,32 @@ class ConvDecoder(nn.Module):
         return self.net(self.fc(z).view(-1, *self.start))   # logits (B, C, H, W)
 
 
+class LinearEncoder(nn.Module):
+    """No hidden layer: the family's head is the whole (affine) encoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.out_features = config.input_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)                              # (B, input_size)
+
+
+class LinearDecoder(nn.Module):
+    """One affine map from code to logits: with sigmoid outputs and the Bernoulli
+    likelihood this is logistic PCA (Schein et al. 2003) with a linear encoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.net = nn.Linear(config.latent_dim, config.input_size)
+        self.shape = config.input_shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.shape)         # logits (B, *input_shape)
+
+
 BACKBONES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "mlp": (MLPEncoder, MLPDecoder),
     "conv": (ConvEncoder, ConvDecoder),
+    "linear": (LinearEncoder, LinearDecoder),
 }

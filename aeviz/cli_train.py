@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .checkpoint import CONFIG, load_checkpoint, save_checkpoint
 from .cli import parse_ints, print_json
-from .config import BACKBONES, FAMILIES, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
+from .config import BACKBONES, DEFAULT_HIDDEN, FAMILIES, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
 from .errors import ConfigError
 
 
@@ -37,7 +37,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=d.backbone, choices=BACKBONES)
     p.add_argument("--latent-dim", type=int, default=d.latent_dim)
     p.add_argument("--hidden", type=parse_ints, default=None,
-                   help="comma-separated widths (mlp) or channels (conv); default 256,128 / 32,64")
+                   help="comma-separated widths (mlp) or channels (conv); default 256,128 / 32,64; "
+                        "the linear backbone has none")
     p.add_argument("--beta", type=float, default=d.beta, help="KL weight of a (beta-)VAE")
     p.add_argument("--likelihood", default=d.likelihood, choices=LIKELIHOODS)
     p.add_argument("--noise", default=d.noise, choices=NOISES, help="corruption of a denoising AE")
@@ -58,7 +59,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig, TrainConfig]:
-    hidden = args.hidden or ((32, 64) if args.backbone == "conv" else (256, 128))
+    hidden = args.hidden or DEFAULT_HIDDEN[args.backbone]
     model = ModelConfig(family=args.family, backbone=args.backbone, input_shape=tuple(sample_shape),
                         latent_dim=args.latent_dim, hidden=hidden, beta=args.beta,
                         likelihood=args.likelihood, noise=args.noise, noise_level=args.noise_level,

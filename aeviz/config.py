@@ -14,7 +14,10 @@ from typing import Any, get_type_hints
 from .errors import ConfigError
 
 FAMILIES = ("ae", "dae", "sae", "vae", "pca")      # registry keys, see models.py
-BACKBONES = ("mlp", "conv")
+BACKBONES = ("mlp", "conv", "linear")
+# hidden widths each backbone starts from; linear has no hidden layer (a linear
+# code: with the Bernoulli likelihood, logistic PCA as an autoencoder)
+DEFAULT_HIDDEN = {"mlp": (256, 128), "conv": (32, 64), "linear": ()}
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISES = ("mask", "gaussian", "salt_pepper")
 MAX_PARAMETERS = 50_000_000     # ~200 MB of float32: refuse configs beyond this
@@ -26,7 +29,7 @@ MAX_WIDTH = 8192
 @dataclass(frozen=True)
 class ModelConfig:
     family: str = "vae"                  # registry key: ae | dae | sae | vae | pca
-    backbone: str = "mlp"                # mlp | conv
+    backbone: str = "mlp"                # mlp | conv | linear
     input_shape: tuple[int, ...] = (1, 8, 8)   # (C, H, W) images or (D,) vectors
     latent_dim: int = 2
     hidden: tuple[int, ...] = (256, 128)  # mlp widths; conv: channels per stride-2 layer
@@ -55,7 +58,11 @@ class ModelConfig:
             raise ConfigError(f"latent_dim must be in 1..{MAX_LATENT}, got {self.latent_dim}")
         if self.family == "pca" and self.latent_dim > math.prod(shape):
             raise ConfigError(f"pca latent_dim {self.latent_dim} exceeds the input size {math.prod(shape)}")
-        if not self.hidden or any(not 1 <= h <= MAX_WIDTH for h in self.hidden) or len(self.hidden) > 8:
+        if self.backbone == "linear" and self.family != "pca":
+            if self.hidden:
+                raise ConfigError(f"the linear backbone has no hidden layers; got hidden={self.hidden}: "
+                                  "pass hidden=() (CLI: leave out --hidden) or use backbone 'mlp'")
+        elif not self.hidden or any(not 1 <= h <= MAX_WIDTH for h in self.hidden) or len(self.hidden) > 8:
             raise ConfigError(f"hidden must be 1-8 widths in 1..{MAX_WIDTH}, got {self.hidden}")
         for name in ("beta", "noise_level", "sparsity"):
             value = getattr(self, name)
@@ -82,6 +89,8 @@ class ModelConfig:
         d, z = self.input_size, self.latent_dim
         if self.family == "pca":
             return d * (z + 1) + z          # mean, components, explained variance
+        if self.backbone == "linear":
+            return (d + 1) * 3 * z + (z + 1) * d     # heads (VAE: mean + log-variance) + decoder
         if self.backbone == "mlp":
             widths = (d, *self.hidden)
             body = sum((a + 1) * b for a, b in zip(widths, widths[1:]))

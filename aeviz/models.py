@@ -257,5 +257,5 @@ def describe(model: Autoencoder) -> str:
     n = sum(math.prod(p.shape) for p in model.state_dict().values())
     extra = {"vae": f", beta={c.beta:g}", "dae": f", {c.noise} noise {c.noise_level:g}",
              "sae": f", L1 {c.sparsity:g}"}.get(c.family, "")
-    body = "linear" if c.family == "pca" else f"{c.backbone} {list(c.hidden)}"
+    body = "linear" if c.family == "pca" or c.backbone == "linear" else f"{c.backbone} {list(c.hidden)}"
     return f"{c.family.upper()} ({body}, latent {c.latent_dim}{extra}; {n:,} numbers)"

@@ -224,6 +224,17 @@ def test_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
     assert result["sse_per_image"] == pytest.approx(13.87, abs=0.05)
 
 
+@pytest.mark.slow
+def test_logistic_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
+    # a linear code with sigmoid outputs trained on cross-entropy: their "logistic PCA", 8.01
+    data = load_dataset("mnist", real_data_dir("mnist"), download=False)
+    cfg = ModelConfig(family="ae", backbone="linear", hidden=(), input_shape=(1, 28, 28), latent_dim=30)
+    model = train(cfg, TrainConfig(epochs=60, lr=3e-3, batch_size=256, seed=0), data.x_train,
+                  device="cpu").model
+    result = evaluate(model, data, quick=True)
+    assert result["sse_per_image"] == pytest.approx(8.01, abs=0.15)
+
+
 def test_code_metrics_skip_knn_for_a_single_class():
     from aeviz.metrics_codes import code_metrics
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ SHAPES = [(1, 8, 8), (1, 28, 20), (3,)]
 
 
 def make(family, backbone="mlp", shape=(1, 8, 8), latent=3):
-    hidden = (8, 16) if backbone == "conv" else (32, 16)
+    hidden = {"conv": (8, 16), "linear": ()}.get(backbone, (32, 16))
     model = build(ModelConfig(family=family, backbone=backbone, input_shape=shape, latent_dim=latent,
                               hidden=hidden))
     if family == "pca":
@@ -27,9 +27,10 @@ def test_registry_covers_every_family():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("backbone, shape", [("mlp", s) for s in SHAPES] + [("conv", (1, 8, 8)), ("conv", (1, 28, 20))])
+@pytest.mark.parametrize("backbone, shape", [("mlp", s) for s in SHAPES] + [("conv", (1, 8, 8)), ("conv", (1, 28, 20)),
+                                             ("linear", (1, 8, 8)), ("linear", (3,))])
 def test_shapes(family, backbone, shape):
-    if family == "pca" and backbone == "conv":
+    if family == "pca" and backbone != "mlp":
         pytest.skip("pca has no backbone")
     model = make(family, backbone, shape)
     x = torch.rand(5, *shape, generator=torch.Generator().manual_seed(1))
@@ -101,3 +102,20 @@ def test_reconstruction_nll_values():
     logits = torch.tensor([[0.0, 0.0]])
     assert torch.allclose(reconstruction_nll(logits, x, "bernoulli"), torch.tensor([2 * math.log(2)]))
     assert torch.allclose(reconstruction_nll(logits, x, "gaussian"), torch.tensor([0.5]))
+
+
+def test_linear_backbone_is_one_affine_map_each_way():
+    model = make("ae", "linear", (1, 8, 8), latent=3)
+    weights = [tuple(p.shape) for p in model.parameters()]
+    assert sorted(weights) == sorted([(3, 64), (3,), (64, 3), (64,)])       # head + decoder only
+    assert sum(math.prod(w) for w in weights) <= model.config.parameter_count()
+    z = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    logits = model.decoder(z).flatten(1)
+    doubled = model.decoder(2 * z).flatten(1) - model.decoder.net.bias     # affine in the code
+    assert torch.allclose(doubled, 2 * (logits - model.decoder.net.bias), atol=1e-5)
+    assert "linear" in describe(model)
+
+
+def test_linear_backbone_refuses_hidden_layers():
+    with pytest.raises(ConfigError, match="the linear backbone has no hidden layers"):
+        ModelConfig(family="ae", backbone="linear", hidden=(32,))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from aeviz import figures
-from aeviz.config import BACKBONES, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
+from aeviz.config import BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
 from aeviz.errors import ConfigError
 from aeviz.models import MODELS
 from aeviz.paths import safe_name, user_models_dir
@@ -32,6 +32,7 @@ BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 LRS = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2)
 FAMILY_HELP = {"ae": "autoencoder", "dae": "denoising AE", "sae": "sparse AE (L1 on the code)",
                "vae": "variational AE (beta-VAE with beta != 1)", "pca": "PCA (linear, fitted in one go)"}
+HIDDEN_LABEL = {"mlp": "Hidden sizes", "conv": "Conv channels", "linear": "Hidden sizes (none)"}
 
 
 def main() -> None:
@@ -80,12 +81,13 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     families = list(MODELS)
     family = c[0].selectbox("Model family", families, index=families.index("vae") if "vae" in families else 0,
                             format_func=lambda f: f"{f} — {FAMILY_HELP.get(f, '')}", key="_w.train.family")
-    backbones = list(BACKBONES) if ds.is_image else ["mlp"]
+    backbones = [b for b in BACKBONES if ds.is_image or b != "conv"]
     backbone = c[1].selectbox("Backbone", backbones, key="_w.train.backbone", disabled=family == "pca",
-                              help="mlp: fully connected. conv: stride-2 convolutions (images only).")
-    hidden_text = c[2].text_input("Hidden sizes" if backbone == "mlp" else "Conv channels",
-                                  "256,128" if backbone == "mlp" else "32,64", key=f"_w.train.hidden.{backbone}",
-                                  disabled=family == "pca", help=f"Up to {MAX_LAYERS} layers, each at most {MAX_WIDTH}.")
+                              help="mlp: fully connected. conv: stride-2 convolutions (images only). "
+                                   "linear: no hidden layer (with the Bernoulli likelihood: logistic PCA).")
+    hidden_text = c[2].text_input(HIDDEN_LABEL[backbone], ",".join(map(str, DEFAULT_HIDDEN[backbone])),
+                                  key=f"_w.train.hidden.{backbone}", disabled=family == "pca" or backbone == "linear",
+                                  help=f"Up to {MAX_LAYERS} layers, each at most {MAX_WIDTH}.")
     latent = c[3].number_input("Latent size", 1, MAX_LATENT, 2, key="_w.train.latent",
                                help="2 gives a map that is the latent space itself.")
     c = st.columns(4)
@@ -119,7 +121,7 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
             raise ConfigError(f"{epochs} epochs over {len(ds.x_train):,} images is more than this server "
                               f"allows per run ({MAX_SAMPLES_SEEN:,} images seen); use at most "
                               f"{MAX_SAMPLES_SEEN // len(ds.x_train)} epochs")
-        hidden = _ints(hidden_text, "hidden sizes") if family != "pca" else (1,)
+        hidden = (1,) if family == "pca" else () if backbone == "linear" else _ints(hidden_text, "hidden sizes")
         model_cfg = ModelConfig(family=family, backbone=backbone if family != "pca" else "mlp",
                                 input_shape=ds.sample_shape, latent_dim=int(latent), hidden=hidden,
                                 beta=float(beta), likelihood=likelihood, noise=noise,
