@@ -167,6 +167,8 @@ def no_proxy(monkeypatch):
 def test_server_dying_mid_body_leaves_no_good_looking_file_then_resumes(tmp_path, monkeypatch,
                                                                        no_proxy):
     monkeypatch.delenv("AEVIZ_DATA_DIR", raising=False)          # CI's real MNIST must not be found
+    # a private cache: the tiny fake MNIST downloaded here must not be found by later tests
+    monkeypatch.setenv("AEVIZ_CACHE_DIR", str(tmp_path / "cache"))
     data_mod.clear_cache()
     files = tiny_mnist()
     first = data_mod.loaders.IDX_FILES[0]
@@ -201,6 +203,7 @@ def test_server_dying_mid_body_leaves_no_good_looking_file_then_resumes(tmp_path
     assert ds.x_train.shape == (30, 1, 28, 28) and not part.exists()
     assert all(hashlib.md5((folder / f).read_bytes()).hexdigest() == m
                for f, m in zip(spec.files, spec.md5))
+    data_mod.clear_cache()                                       # nor the in-process copy
 
 
 # A downloader process that is SIGKILLed mid-transfer (aeviz itself crashing).
