@@ -81,3 +81,16 @@ def checked_dir(text: str) -> Path:
     if "\x00" in text:
         raise ConfigError("paths may not contain NUL bytes")
     return path
+
+
+def checkpoint_with_data(args):
+    """(checkpoint, dataset) for ``args.dir``: ``--dataset`` or the one it was trained on."""
+    from .checkpoint import load_checkpoint
+    from .data import load_dataset
+    ckpt = load_checkpoint(args.dir)
+    name = args.dataset or ckpt.dataset_name or "digits"
+    data = load_dataset(name, args.data_dir)
+    if tuple(data.sample_shape) != tuple(ckpt.config.input_shape):
+        raise ConfigError(f"{name} samples have shape {data.sample_shape} but the model expects "
+                          f"{ckpt.config.input_shape}; pick the dataset the model was trained on")
+    return ckpt, data

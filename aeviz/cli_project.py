@@ -66,22 +66,16 @@ def run_projection(codes: np.ndarray, labels: np.ndarray | None, args,
 
 def _codes_of(args) -> tuple[np.ndarray, np.ndarray, str]:
     """(codes, labels, model id) of the checkpoint's split, subsampled if asked."""
-    from .checkpoint import load_checkpoint
-    from .data import load_dataset
+    from .cli import checkpoint_with_data
     from .project import stratified_subsample
-    ckpt = load_checkpoint(args.dir)
-    name = args.dataset or ckpt.dataset_name or "digits"
-    data = load_dataset(name, args.data_dir)
-    if tuple(data.sample_shape) != tuple(ckpt.config.input_shape):
-        raise ConfigError(f"{name} samples have shape {data.sample_shape} but the model expects "
-                          f"{ckpt.config.input_shape}; pick the dataset the model was trained on")
+    ckpt, data = checkpoint_with_data(args)
     x, y = data.split(args.split)
     if args.subsample is not None:
         if args.subsample < 1:
             raise ConfigError(f"--subsample must be a positive number of points, got {args.subsample}")
         idx = stratified_subsample(y, args.subsample, seed=args.seed)
         x, y = x[idx], y[idx]
-    model_id = f"{Path(args.dir).resolve()}:{name}"
+    model_id = f"{Path(args.dir).resolve()}:{data.name}"
     return ckpt.model.encode_numpy(x), np.asarray(y), model_id
 
 

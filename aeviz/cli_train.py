@@ -154,14 +154,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_eval(args) -> int:
-    from .data import load_dataset
+    from .cli import checkpoint_with_data
     from .metrics import evaluate
-    ckpt = load_checkpoint(args.dir)
-    name = args.dataset or ckpt.dataset_name or "digits"
-    data = load_dataset(name, args.data_dir)
-    if tuple(data.sample_shape) != tuple(ckpt.config.input_shape):
-        raise ConfigError(f"{name} samples have shape {data.sample_shape} but the model expects "
-                          f"{ckpt.config.input_shape}; pick the dataset the model was trained on")
+    ckpt, data = checkpoint_with_data(args)
     if args.iwae_k is not None and not 1 <= args.iwae_k <= 100_000:
         raise ConfigError(f"--iwae-k must be in 1..100000, got {args.iwae_k}")
     result = evaluate(ckpt.model, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed)
