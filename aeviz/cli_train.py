@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .checkpoint import CONFIG, load_checkpoint, save_checkpoint
 from .cli import parse_ints, print_json
-from .config import BACKBONES, DEFAULT_HIDDEN, FAMILIES, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
+from .config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, FAMILIES, LIKELIHOODS, LR_SCHEDULES, NOISES,
+                     ModelConfig, TrainConfig)
 from .errors import ConfigError
 
 
@@ -51,6 +52,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kl-warmup", type=int, default=t.kl_warmup_epochs, help="epochs of KL warm-up")
     p.add_argument("--binarize", action="store_true", help="dynamic binarization of inputs")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
+    p.add_argument("--weight-decay", type=float, default=t.weight_decay)
+    p.add_argument("--lr-schedule", default=t.lr_schedule, choices=LR_SCHEDULES,
+                   help="constant rate, or cosine decay to 0 over the run")
+    p.add_argument("--augment", default=t.augment, choices=AUGMENTS,
+                   help="random warps of training images (images only)")
+    p.add_argument("--augment-strength", type=float, default=t.augment_strength,
+                   help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
@@ -66,7 +74,9 @@ def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig,
                         sparsity=args.sparsity)
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                             kl_warmup_epochs=args.kl_warmup, binarize=args.binarize,
-                            grad_clip=args.grad_clip)
+                            grad_clip=args.grad_clip, weight_decay=args.weight_decay,
+                            lr_schedule=args.lr_schedule, augment=args.augment,
+                            augment_strength=args.augment_strength)
     return model, train_cfg
 
 

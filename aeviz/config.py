@@ -20,6 +20,9 @@ BACKBONES = ("mlp", "conv", "linear")
 DEFAULT_HIDDEN = {"mlp": (256, 128), "conv": (32, 64), "linear": ()}
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISES = ("mask", "gaussian", "salt_pepper")
+AUGMENTS = ("none", "affine", "elastic")            # registry keys, see augment.py
+LR_SCHEDULES = ("constant", "cosine")               # registry keys, see train.py
+MAX_AUGMENT_STRENGTH = 4.0
 MAX_PARAMETERS = 50_000_000     # ~200 MB of float32: refuse configs beyond this
 MAX_INPUT_SIZE = 3 * 256 * 256
 MAX_LATENT = 1024
@@ -122,8 +125,15 @@ class TrainConfig:
     binarize: bool = False               # dynamic binarization: x ~ Bernoulli(x) per batch
     grad_clip: float = 0.0               # 0 = off
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"        # constant | cosine (to 0 over the run)
+    augment: str = "none"                # images only: none | affine | elastic (augment.py)
+    augment_strength: float = 1.0        # scales the warp ranges; 1 = up to 8 degrees, 1 px
 
     def __post_init__(self):
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("augment", self.augment, AUGMENTS)
+        if not (math.isfinite(self.augment_strength) and 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH):
+            raise ConfigError(f"augment_strength must be in 0..{MAX_AUGMENT_STRENGTH:g}, got {self.augment_strength}")
         if not 1 <= self.epochs <= 100_000:
             raise ConfigError(f"epochs must be in 1..100000, got {self.epochs}")
         if not 1 <= self.batch_size <= 65_536:

@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
+from .augment import get_augment, no_augment
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError, TrainingDiverged
 from .models import Autoencoder, PCAModel, build
@@ -76,6 +77,13 @@ def seeded_model(config: ModelConfig, seed: int) -> Autoencoder:
         return build(config)
 
 
+# learning-rate factor at a fraction of the run (0 at the first step, -> 1 at the end)
+LR_SCHEDULES: dict[str, Callable[[float], float]] = {
+    "constant": lambda progress: 1.0,
+    "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
+}
+
+
 def kl_weight(epoch: int, warmup_epochs: int, steps_done: float = 0.0) -> float:
     """Linear KL warm-up from ~0 to 1 over ``warmup_epochs`` (fractional epochs)."""
     if warmup_epochs <= 0:
@@ -106,6 +114,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
     # (~25% of a CPU step for MLPs on MNIST; see benchmarks/train_speed.py).
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                            fused=True)
+    augment = get_augment(train_cfg.augment, config.input_shape)
+    lr_at = LR_SCHEDULES[train_cfg.lr_schedule]
     good = copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     step = 0
@@ -114,11 +124,14 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
         perm = torch.randperm(len(xt), generator=cpu_gen).to(device)
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
         n_batches = math.ceil(len(xt) / train_cfg.batch_size)
+        total_steps = n_batches * train_cfg.epochs
         for b in range(n_batches):
             if cancel is not None and cancel.is_set():
                 model.load_state_dict(good)
                 return TrainResult(model.eval(), history, True, time.perf_counter() - start)
             xb = xt[perm[b * train_cfg.batch_size:(b + 1) * train_cfg.batch_size]]
+            if augment is not no_augment:
+                xb = augment(xb, train_cfg.augment_strength, gen)
             if train_cfg.binarize:
                 xb = torch.bernoulli(xb, generator=gen)
             w = kl_weight(epoch, train_cfg.kl_warmup_epochs, b / n_batches)
@@ -135,6 +148,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                     "clip, or use the Bernoulli likelihood for data in [0, 1].", epoch, step)
                 err.model, err.history = model, history
                 raise err
+            opt.param_groups[0]["lr"] = train_cfg.lr * lr_at(step / total_steps)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             if train_cfg.grad_clip > 0:
@@ -148,6 +162,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                 on_step(step, metrics)
         row = {"epoch": epoch + 1, **{f"train_{k}": v / len(xt) for k, v in sums.items()}}
         row.update(_test_metrics(model, x_test, device))
+        row["lr"] = opt.param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         good = copy.deepcopy(model.state_dict())

@@ -120,10 +120,22 @@ def train_entry(entry: ZooEntry, x_train: np.ndarray, x_test: np.ndarray | None,
         result = train(entry.model, stage, x_train, x_test, device="cpu", model=model,
                        on_epoch=(lambda e, row, d=done: on_epoch(d + e, row)) if on_epoch else None)
         for row in result.history:
-            history.append({**row, "epoch": done + row["epoch"], "lr": stage.lr})
+            history.append({**row, "epoch": done + row["epoch"]})
         done += stage.epochs
         model = result.model
     return model, history
+
+
+def describe_stage(stage: TrainConfig) -> str:
+    """e.g. '100@0.001 cosine, elastic x1, kl warm-up 20': what a stage changes from the defaults."""
+    parts = [f"{stage.epochs}@{stage.lr:g}" + (f" {stage.lr_schedule}" if stage.lr_schedule != "constant" else "")]
+    if stage.augment != "none":
+        parts.append(f"{stage.augment} x{stage.augment_strength:g}")
+    if stage.kl_warmup_epochs:
+        parts.append(f"kl warm-up {stage.kl_warmup_epochs}")
+    if stage.weight_decay:
+        parts.append(f"weight decay {stage.weight_decay:g}")
+    return ", ".join(parts)
 
 
 def target_report(entry: ZooEntry, metrics: dict[str, Any],
@@ -177,7 +189,7 @@ def build(name: str, *, data_dir: str | Path | None = None, root: Path = PRETRAI
     metrics = evaluate(shipped, data, iwae_k=entry.iwae_k, binarize=entry.stages[0].binarize)
     metrics.update({"weights_dtype": "float16" if half else "float32", "half_change": change,
                     "train_epochs": entry.epochs,
-                    "schedule": ", ".join(f"{s.epochs}@{s.lr:g}" for s in entry.stages)})
+                    "schedule": ", ".join(map(describe_stage, entry.stages))})
     metrics.update(target_report(entry, metrics, log))
     with tempfile.TemporaryDirectory(prefix="aeviz-maps-") as tmp:
         maps = write_maps(shipped, data, entry.maps, Path(tmp), log=log)

@@ -39,6 +39,11 @@ def test_form_starts_a_run_that_saves_and_selects_the_model(app):
     app.number_input(key="_w.train.epochs").set_value(2)
     app.text_input(key="_w.train.hidden.mlp").set_value("8")
     app.text_input(key="_w.train.name").set_value("form-run")
+    assert app.number_input(key="_w.train.strength").disabled          # no augmentation chosen yet
+    app.selectbox(key="_w.train.schedule").set_value("cosine")
+    app.selectbox(key="_w.train.augment").set_value("elastic").run()
+    assert not app.number_input(key="_w.train.strength").disabled
+    app.number_input(key="_w.train.strength").set_value(0.5)
     app.checkbox(key="_w.train.overwrite").check()
     app.button[0].click().run()
     job = app.session_state[JOB]
@@ -47,7 +52,10 @@ def test_form_starts_a_run_that_saves_and_selects_the_model(app):
     assert not app.exception and not app.error
     assert any("Saved as form-run" in s.value for s in app.success)
     assert app.session_state[state.EXPLORE_MODEL] == "user:form-run"
-    assert load_checkpoint(user_models_dir() / "form-run").config.hidden == (8,)
+    saved = load_checkpoint(user_models_dir() / "form-run")
+    assert saved.config.hidden == (8,)
+    assert (saved.train_config.lr_schedule, saved.train_config.augment) == ("cosine", "elastic")
+    assert saved.train_config.augment_strength == 0.5
     assert app.get("plotly_chart")                               # the loss curves
 
 

@@ -54,6 +54,17 @@ def test_train_then_eval_on_digits(tmp_path, family):
         assert metrics["neg_elbo"] > metrics["kl"] > 0
 
 
+def test_train_records_schedule_and_augmentation(tmp_path):
+    out = tmp_path / "aug"
+    proc = aeviz("train", "--dataset", "digits", "--family", "ae", "--epochs", "3", "--lr-schedule", "cosine",
+                 "--augment", "elastic", "--augment-strength", "0.5", "--weight-decay", "1e-5",
+                 "--no-progress", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    t = load_checkpoint(out).train_config
+    assert (t.lr_schedule, t.augment, t.augment_strength, t.weight_decay) == ("cosine", "elastic", 0.5, 1e-5)
+    assert "--augment elastic" in load_checkpoint(out).command
+
+
 def test_train_refuses_to_overwrite_without_force(tmp_path):
     out = tmp_path / "m"
     args = ("train", "--family", "pca", "--latent-dim", "4", "--out", str(out))
@@ -74,6 +85,9 @@ def test_train_refuses_to_overwrite_without_force(tmp_path):
     (["train", "--dataset", "../../etc", "--out", "{tmp}/x"], "unknown dataset"),
     (["train", "--family", "gan", "--out", "{tmp}/x"], "invalid choice"),
     (["train", "--lr", "nan", "--out", "{tmp}/x"], "lr must be"),
+    (["train", "--augment", "elastic", "--augment-strength", "9", "--out", "{tmp}/x"], "augment_strength"),
+    (["train", "--augment", "swirl", "--out", "{tmp}/x"], "invalid choice"),
+    (["train", "--dataset", "moons", "--augment", "affine", "--out", "{tmp}/x"], "use augment 'none'"),
     (["eval", "{tmp}/missing"], "no checkpoint at"),
 ])
 def test_bad_flags_give_clear_errors(tmp_path, args, message):

@@ -92,3 +92,23 @@ def test_pca_is_fitted_not_trained():
 def test_kl_warmup_ramp():
     assert kl_weight(0, 0) == 1.0
     assert kl_weight(0, 4, 0.0) == 0.0 and kl_weight(1, 4, 0.0) == 0.25 and kl_weight(9, 4) == 1.0
+
+
+def test_cosine_schedule_decays_the_rate_to_zero():
+    from aeviz.train import LR_SCHEDULES
+    from aeviz.config import LR_SCHEDULES as NAMES
+    assert tuple(LR_SCHEDULES) == NAMES
+    cos = LR_SCHEDULES["cosine"]
+    assert cos(0.0) == 1.0 and cos(1.0) < 1e-12 and abs(cos(0.5) - 0.5) < 1e-12
+    assert all(LR_SCHEDULES["constant"](p) == 1.0 for p in (0, 0.5, 1))
+
+
+def test_cosine_schedule_changes_training_and_ends_with_tiny_steps():
+    x = _data()
+    const = train(CFG, TrainConfig(epochs=4, batch_size=16, lr=3e-3), x).model.state_dict()
+    res = train(CFG, TrainConfig(epochs=4, batch_size=16, lr=3e-3, lr_schedule="cosine"), x)
+    cos = res.model.state_dict()
+    assert not all(torch.equal(const[k], cos[k]) for k in const)
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    lrs = [row["lr"] for row in res.history]                 # rate at the end of each epoch
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-5 < 2.5e-3 < lrs[0] < 3e-3

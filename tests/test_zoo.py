@@ -117,3 +117,10 @@ def test_shipped_models_still_hold_their_recorded_metrics():
     for name in names:
         result = zoo.check(name)
         assert result["status"] in ("ok", "skipped"), result
+
+
+def test_describe_stage_names_what_differs_from_the_defaults():
+    assert zoo.describe_stage(TrainConfig(epochs=5, lr=1e-3)) == "5@0.001"
+    stage = TrainConfig(epochs=90, lr=2e-3, lr_schedule="cosine", augment="elastic", augment_strength=0.5,
+                        kl_warmup_epochs=10, weight_decay=1e-5)
+    assert zoo.describe_stage(stage) == "90@0.002 cosine, elastic x0.5, kl warm-up 10, weight decay 1e-05"

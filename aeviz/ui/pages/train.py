@@ -12,7 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from aeviz import figures
-from aeviz.config import BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, NOISES, ModelConfig, TrainConfig
+from aeviz.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
+                          NOISES, ModelConfig, TrainConfig)
 from aeviz.errors import ConfigError
 from aeviz.models import MODELS
 from aeviz.paths import safe_name, user_models_dir
@@ -112,6 +113,18 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     batch = c[1].select_slider("Batch size", BATCH_SIZES, 64, key="_w.train.batch", disabled=family == "pca")
     lr = c[2].select_slider("Learning rate", LRS, 2e-3, format_func=lambda v: f"{v:g}", key="_w.train.lr",
                             disabled=family == "pca")
+    c2 = st.columns(4)
+    schedule = c2[0].selectbox("Learning-rate schedule", LR_SCHEDULES, key="_w.train.schedule",
+                               disabled=family == "pca", help="cosine: the rate decays to 0 by the last epoch.")
+    augment = c2[1].selectbox("Augmentation", AUGMENTS if ds.is_image else ("none",), key="_w.train.augment",
+                              disabled=family == "pca" or not ds.is_image,
+                              help="Random rotations, scalings and shifts (affine), plus smooth local warps "
+                                   "(elastic) of each training batch: less memorising, better test error.")
+    strength = c2[2].number_input("Augmentation strength", 0.0, MAX_AUGMENT_STRENGTH, 1.0, step=0.25,
+                                  key="_w.train.strength", disabled=augment == "none",
+                                  help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side.")
+    decay = c2[3].number_input("Weight decay", 0.0, 1.0, 0.0, step=1e-5, format="%.5f", key="_w.train.decay",
+                               disabled=family == "pca")
     name = c[3].text_input("Save as", f"{dataset}-{family}-{latent}", key="_w.train.name",
                            help="Letters, digits, '.', '_' or '-'.")
     overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
@@ -130,7 +143,9 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
             raise ConfigError(f"this model would have about {model_cfg.parameter_count():,} parameters; "
                               f"the app allows {MAX_PARAMS:,}: use fewer or narrower layers")
         train_cfg = TrainConfig(epochs=epochs, batch_size=int(batch), lr=float(lr), seed=int(seed),
-                                kl_warmup_epochs=int(warmup), grad_clip=float(grad_clip))
+                                kl_warmup_epochs=int(warmup), grad_clip=float(grad_clip),
+                                lr_schedule=schedule, augment=augment, augment_strength=float(strength),
+                                weight_decay=float(decay))
         spec = tj.JobSpec(model_cfg, train_cfg, dataset, safe_name(name.strip()), user_models_dir(), overwrite)
     except ConfigError as e:
         st.error(str(e), icon=":material/warning:")
