@@ -42,7 +42,11 @@ from .mapquality import knn_accuracy_cv, trustworthiness
 from .paths import cache_dir
 from .project import FixedMap, Projection, check_codes, make_projection
 
-CACHE_VERSION = 1                     # bump when a method's algorithm changes its output
+CACHE_VERSION = 1                     # bump when the entry layout changes
+# bump a method's number when its algorithm changes its output for the same parameters
+# (e.g. a new default optimisation schedule): its cached maps are then refitted once.
+# umap 2 / tsne 2: the size-based UMAP epochs and the 125+150-iteration t-SNE schedule.
+ENGINE_VERSIONS = {"umap": 2, "tsne": 2}
 QUALITY_POINTS = 3000                 # subsample for the stored trustworthiness (O(N^2))
 _EXACT_METHODS = ("latent", "pca")    # refitting these is cheap and exact
 
@@ -58,7 +62,8 @@ def codes_digest(codes: np.ndarray) -> str:
 def map_key(model_id: str, split: str, method: str, params: dict, seed: int, n_points: int,
             codes_digest: str) -> str:
     """sha256 of the canonical JSON of everything a map depends on."""
-    blob = json.dumps({"v": CACHE_VERSION, "model": model_id, "split": split, "method": method,
+    blob = json.dumps({"v": CACHE_VERSION, "engine": ENGINE_VERSIONS.get(method, 1),
+                       "model": model_id, "split": split, "method": method,
                        "params": _plain(params), "seed": _plain(seed), "n": int(n_points),
                        "codes": codes_digest}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -81,13 +81,19 @@ def _entries() -> dict[str, ZooEntry]:
     entries.append(ZooEntry(
         "mnist-ae-30", "mnist",
         ModelConfig(family="ae", input_shape=(1, 28, 28), hidden=(1000, 500, 250), latent_dim=30),
-        _schedule([(60, 1e-3), (25, 3e-4), (15, 1e-4)], batch_size=128),
+        # without augmentation this net memorises: 2.12 SSE per training image, 3.88 per test
+        # image after 100 epochs; random elastic warps of each batch close that gap
+        (TrainConfig(epochs=90, lr=1e-3, batch_size=128, lr_schedule="cosine", augment="elastic"),),
         anchor="Hinton & Salakhutdinov 2006: 3.00 SSE per test image (30-D, 784-1000-500-250-30)",
         targets=(("sse_per_image", 3.00),)))
     entries.append(ZooEntry(
         "mnist-vae-50", "mnist",
         ModelConfig(family="vae", input_shape=(1, 28, 28), hidden=(200, 200), latent_dim=50),
-        _schedule([(300, 1e-3), (100, 3e-4), (100, 1e-4)], batch_size=100, binarize=True),
+        # a 2e-3 rate decaying to 0 with 20 epochs of KL warm-up keeps 25 latent dimensions
+        # active (12 with a constant 1e-3 and no warm-up) and reaches in 100 epochs what the
+        # constant-rate run reached in 500 (pilots, IWAE k=1000: 88.5 vs 90.9 at 100 epochs)
+        (TrainConfig(epochs=250, lr=2e-3, batch_size=100, binarize=True, lr_schedule="cosine",
+                     kl_warmup_epochs=20),),
         iwae_k=5000,
         anchor="Burda et al. 2016: VAE 784-200-200-50, 86.76 nats (k=5000, dynamic binarization)",
         targets=(("iwae_nll", 88.8),)))

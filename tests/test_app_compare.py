@@ -61,6 +61,8 @@ def test_moving_the_slider_changes_the_decoded_images():
     after = [img.value for img in at.image if any("at t =" in c for c in img.captions)]
     assert any("at t = 0.90" in c for c in _captions(at))
     assert before != after
+    urls = [url for img in before + after for url in img]
+    assert len(urls) == 6 and all(u.startswith("data:image/png;base64,") for u in urls)   # inline: no media file
     assert at.session_state[state.INTERP_T] == pytest.approx(0.9)
 
 

@@ -47,6 +47,15 @@ def test_keys_are_stable_and_depend_on_everything():
         map_key("m", "s", "pca", {"k": 3}, 0, 5, "x")
 
 
+def test_a_new_engine_version_of_one_method_refits_only_that_method(monkeypatch):
+    from aeviz import mapcache
+    umap_key = map_key("m", "test", "umap", {}, 0, 10, "x")
+    pca_key = map_key("m", "test", "pca", {}, 0, 10, "x")
+    monkeypatch.setitem(mapcache.ENGINE_VERSIONS, "umap", mapcache.ENGINE_VERSIONS["umap"] + 1)
+    assert map_key("m", "test", "umap", {}, 0, 10, "x") != umap_key
+    assert map_key("m", "test", "pca", {}, 0, 10, "x") == pca_key
+
+
 def test_codes_digest_sees_any_change(data):
     x, _ = data
     y = x.copy()

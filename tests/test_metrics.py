@@ -243,3 +243,12 @@ def test_code_metrics_skip_knn_for_a_single_class():
     assert "knn_acc_1" not in out and 0.0 <= out["map_trustworthiness"] <= 1.0
     two = code_metrics(x, codes, np.arange(40) % 2, codes, np.arange(40) % 2)
     assert two["knn_acc_1"] == 1.0 and two["map_method"] == "pca"      # test == train codes
+
+
+@pytest.mark.slow
+def test_shipped_deep_autoencoder_beats_hinton_and_salakhutdinov_on_real_mnist():
+    # the must-show: `eval pretrained/mnist-ae-30` reports <= 3.00 SSE per test image
+    from aeviz.zoo import PRETRAINED_DIR
+    data = load_dataset("mnist", real_data_dir("mnist"), download=False)
+    result = evaluate(PRETRAINED_DIR / "mnist-ae-30", data, quick=True)
+    assert result["n"] == 10_000 and result["sse_per_image"] <= 3.00

@@ -119,6 +119,14 @@ def test_shipped_models_still_hold_their_recorded_metrics():
         assert result["status"] in ("ok", "skipped"), result
 
 
+def test_shipped_models_with_published_targets_met_them():
+    for name in zoo.shipped_names():
+        entry, metrics = zoo.ZOO.get(name), load_checkpoint(zoo.PRETRAINED_DIR / name).metrics
+        for key, bound in (entry.targets if entry else ()):
+            assert metrics[f"target_{key}"] == bound and metrics[key] <= bound, (name, key, metrics[key])
+            assert metrics["target_met"] is True
+
+
 def test_describe_stage_names_what_differs_from_the_defaults():
     assert zoo.describe_stage(TrainConfig(epochs=5, lr=1e-3)) == "5@0.001"
     stage = TrainConfig(epochs=90, lr=2e-3, lr_schedule="cosine", augment="elastic", augment_strength=0.5,

@@ -16,6 +16,7 @@ Public API (stable; every page uses it):
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 from typing import Any, Callable, Iterator
@@ -187,15 +188,23 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, size: int
         col.image(pic, caption=captions[i] if captions else None, width=pic.shape[1], output_format="PNG")
 
 
-def show_picture(pic: np.ndarray, caption: str = "", container: Any = st) -> None:
-    """A uint8 picture at its own pixel size (never stretched; shrunk only to fit the column)."""
-    container.image(pic, caption=caption or None, width=int(pic.shape[1]), output_format="PNG")
+def show_picture(pic: np.ndarray, caption: str = "", container: Any = st, inline: bool = False) -> None:
+    """A uint8 picture at its own pixel size (never stretched; shrunk only to fit the column).
+
+    inline: send the PNG inside the page as a data: URI instead of as a Streamlit media
+    file. For small pictures redrawn by a fragment on every slider move: a replaced media
+    file is deleted on the server while the browser may still request it (a 404,
+    streamlit#4825); an inline picture has nothing to fetch.
+    """
+    src = "data:image/png;base64," + base64.b64encode(imaging.png_bytes(pic)).decode() if inline else pic
+    container.image(src, caption=caption or None, width=int(pic.shape[1]), output_format="PNG")
 
 
-def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: Any = st) -> None:
+def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: Any = st,
+                 inline: bool = False) -> None:
     """Images when the samples are images; otherwise their coordinates as a table."""
     if imaging.is_image_shape(x.shape[1:]):
-        show_picture(picture(x, size), caption, container)
+        show_picture(picture(x, size), caption, container, inline)
     else:
         container.caption(caption)
         container.dataframe(np.round(np.asarray(x).reshape(len(x), -1), 3), height=150)

@@ -138,7 +138,8 @@ def slider_panel(ends: dict[str, tuple], labels: dict[str, str]) -> None:
                       max_value=1.0, step=0.05)
     for col, (model_id, (model, za, zb)) in zip(st.columns(len(ends) or 1), ends.items()):
         now = model.decode_numpy(((1 - t) * za + t * zb)[None].astype(np.float32))
-        widgets.show_samples(now, caption=f"{labels[model_id]} at t = {t:.2f}", size=140, container=col)
+        widgets.show_samples(now, caption=f"{labels[model_id]} at t = {t:.2f}", size=140, container=col,
+                             inline=True)
 
 
 def prior_panel(models: list[str], dataset: str) -> None:
