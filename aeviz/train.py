@@ -77,9 +77,13 @@ def seeded_model(config: ModelConfig, seed: int) -> Autoencoder:
         return build(config)
 
 
+def constant_rate(progress: float) -> float:
+    return 1.0
+
+
 # learning-rate factor at a fraction of the run (0 at the first step, -> 1 at the end)
 LR_SCHEDULES: dict[str, Callable[[float], float]] = {
-    "constant": lambda progress: 1.0,
+    "constant": constant_rate,
     "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
 }
 
@@ -116,6 +120,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                            fused=True)
     augment = get_augment(train_cfg.augment, config.input_shape)
     lr_at = LR_SCHEDULES[train_cfg.lr_schedule]
+    n_batches = math.ceil(len(xt) / train_cfg.batch_size)
+    total_steps = n_batches * train_cfg.epochs
     good = copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     step = 0
@@ -123,8 +129,6 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
         model.train()
         perm = torch.randperm(len(xt), generator=cpu_gen).to(device)
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
-        n_batches = math.ceil(len(xt) / train_cfg.batch_size)
-        total_steps = n_batches * train_cfg.epochs
         for b in range(n_batches):
             if cancel is not None and cancel.is_set():
                 model.load_state_dict(good)
@@ -148,7 +152,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                     "clip, or use the Bernoulli likelihood for data in [0, 1].", epoch, step)
                 err.model, err.history = model, history
                 raise err
-            opt.param_groups[0]["lr"] = train_cfg.lr * lr_at(step / total_steps)
+            if lr_at is not constant_rate:
+                opt.param_groups[0]["lr"] = train_cfg.lr * lr_at(step / total_steps)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             if train_cfg.grad_clip > 0:
