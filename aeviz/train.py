@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from .augment import get_augment, no_augment
+from .augment import get_augment
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError, TrainingDiverged
 from .models import Autoencoder, PCAModel, build
@@ -77,13 +77,9 @@ def seeded_model(config: ModelConfig, seed: int) -> Autoencoder:
         return build(config)
 
 
-def constant_rate(progress: float) -> float:
-    return 1.0
-
-
 # learning-rate factor at a fraction of the run (0 at the first step, -> 1 at the end)
 LR_SCHEDULES: dict[str, Callable[[float], float]] = {
-    "constant": constant_rate,
+    "constant": lambda progress: 1.0,
     "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
 }
 
@@ -134,8 +130,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                 model.load_state_dict(good)
                 return TrainResult(model.eval(), history, True, time.perf_counter() - start)
             xb = xt[perm[b * train_cfg.batch_size:(b + 1) * train_cfg.batch_size]]
-            if augment is not no_augment:
-                xb = augment(xb, train_cfg.augment_strength, gen)
+            xb = augment(xb, train_cfg.augment_strength, gen)          # "none" returns xb itself
             if train_cfg.binarize:
                 xb = torch.bernoulli(xb, generator=gen)
             w = kl_weight(epoch, train_cfg.kl_warmup_epochs, b / n_batches)
@@ -152,8 +147,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
                     "clip, or use the Bernoulli likelihood for data in [0, 1].", epoch, step)
                 err.model, err.history = model, history
                 raise err
-            if lr_at is not constant_rate:
-                opt.param_groups[0]["lr"] = train_cfg.lr * lr_at(step / total_steps)
+            opt.param_groups[0]["lr"] = train_cfg.lr * lr_at(step / total_steps)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             if train_cfg.grad_clip > 0:
