@@ -98,9 +98,9 @@ def checkpoint_zip(folder: Path, tag: str) -> tuple[Path, str]:
     """A tiny digits model whose bytes are unique to ``tag``; returns (zip, model-id digest)."""
     import hashlib
 
-    from aeviz.checkpoint import save_checkpoint
-    from aeviz.config import ModelConfig
-    from aeviz.train import seeded_model
+    from aeviz.models.checkpoint import save_checkpoint
+    from aeviz.models.config import ModelConfig
+    from aeviz.training.loop import seeded_model
     cfg = ModelConfig(family="ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
     ckpt = save_checkpoint(folder / tag, seeded_model(cfg, 0), dataset_name="digits",
                            metrics={"tag": tag})

@@ -15,7 +15,7 @@ Times are wall-clock seconds; "cpu" is process CPU seconds (all threads),
 shown because a shared machine makes wall time noisy. Trustworthiness:
 k=10, on a seeded 5000-point subsample above that size.
 
-``--inverse`` measures the map -> code estimators of aeviz.inverse
+``--inverse`` measures the map -> code estimators of aeviz.maps.inverse
 (held-out error, see that module's docstring).
 """
 from __future__ import annotations
@@ -31,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aeviz.inverse import INVERSES, make_inverse            # noqa: E402
-from aeviz.mapquality import trustworthiness               # noqa: E402
-from aeviz.project import make_projection                  # noqa: E402
-from aeviz.project_nonlinear import import_umap            # noqa: E402
+from aeviz.maps.inverse import INVERSES, make_inverse            # noqa: E402
+from aeviz.maps.quality import trustworthiness               # noqa: E402
+from aeviz.maps.projections import make_projection                  # noqa: E402
+from aeviz.maps.nonlinear import import_umap            # noqa: E402
 
 SKLEARN_TSNE_MAX = 20_000
 
@@ -50,7 +50,7 @@ def digits_codes(dims: int = 16) -> tuple[str, np.ndarray, np.ndarray]:
 def mnist_codes(n: int, data_dir: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
     from sklearn.decomposition import PCA
 
-    from aeviz.data import find_files, load_dataset
+    from aeviz.data.registry import find_files, load_dataset
     if find_files("mnist", data_dir) is None:
         return None
     d = load_dataset("mnist", data_dir, download=False)

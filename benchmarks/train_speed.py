@@ -21,13 +21,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # run from a checkout
 
-from aeviz.config import ModelConfig, TrainConfig
-from aeviz.train import seeded_model, train
+from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.training.loop import seeded_model, train
 
 
 def mnist_like(n: int) -> np.ndarray:
     try:
-        from aeviz.data import load_dataset
+        from aeviz.data.registry import load_dataset
         x = load_dataset("mnist", download=False).x_train
         return np.array(x[:n])                   # a writable copy of the shared read-only cache
     except Exception as e:  # benchmark only: any failure falls back to synthetic data
@@ -80,7 +80,7 @@ def main() -> None:
           f"{args.family} {args.hidden}, batch {args.batch_size}, {args.epochs} epochs")
     print("| loop | samples/s |\n|---|---|")
     print(f"| DataLoader(TensorDataset, shuffle=True) | {b:,.0f} |")
-    print(f"| aeviz.train (in-memory batches) | {m:,.0f} |")
+    print(f"| aeviz.training.loop (in-memory batches) | {m:,.0f} |")
     print(f"ratio aeviz / DataLoader: {m / b:.2f}x (target >= 1.3x)")
 
 

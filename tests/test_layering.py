@@ -38,8 +38,9 @@ def test_the_ast_walk_would_catch_each_import_form():
 
 
 def test_importing_the_core_does_not_load_streamlit():
-    core = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__main__",))
-    code = ("import sys\n" + "".join(f"import aeviz.{m}\n" for m in core if m != "__init__") +
+    core = sorted(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+                  for p in PACKAGE.rglob("*.py") if UI not in p.parents and p.stem != "__main__")
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in core) +
             "import aeviz\nprint('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
                          text=True, timeout=240)

@@ -32,13 +32,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ..config import ModelConfig, TrainConfig
-from ..data import Dataset, load_dataset
-from ..errors import AevizError, CheckpointError, ProjectionError
-from ..models import PCAModel
-from ..paths import cache_dir
-from . import sources, state
+from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.data.registry import Dataset, load_dataset
+from aeviz.core.errors import AevizError, CheckpointError, ProjectionError
+from aeviz.models.families import PCAModel
+from aeviz.core.paths import cache_dir
+from aeviz.ui import sources, state
 
 BUILTIN_TRAIN = TrainConfig(epochs=60, batch_size=64, lr=2e-3, seed=0)   # ~3 s on digits, 2 cores
 
@@ -105,7 +105,7 @@ def _load_folder(folder: str, key: str) -> Checkpoint:
                    max_entries=16)
 def _train_builtin(dataset: str, family: str, latent: int) -> Checkpoint:
     """A missing pretrained model, trained once and kept in ``<cache>/builtin/`` for next time."""
-    from ..train import train                  # late: only when pretrained/ lacks the model
+    from aeviz.training.loop import train                  # late: only when pretrained/ lacks the model
     folder = cache_dir() / "builtin" / f"{dataset}-{family}-{latent}"
     if (folder / "model.safetensors").is_file():
         try:
@@ -183,7 +183,7 @@ def _map(key: str, dataset: str, split: str, method: str, params: dict, seed: in
          _codes: np.ndarray, _folder: str) -> np.ndarray:
     if method == "latent" and "dims" in params:
         return LatentPlane(**params).fit(_codes).transform(_codes)
-    from ..mapcache import cached_projection     # late: imports sklearn (and umap when used)
+    from aeviz.maps.store import cached_projection     # late: imports sklearn (and umap when used)
     _, labels = get_split(dataset, split)
     emb, _info = cached_projection(_codes, labels, method, params, seed, key, split,
                                    checkpoint_dir=_folder or None)
@@ -223,7 +223,7 @@ def _projector(key: str, dataset: str, split: str, method: str, params: tuple, s
                _codes: np.ndarray, _folder: str) -> Any:
     if method == "latent" and "dims" in dict(params):
         return LatentPlane(**dict(params)).fit(_codes)
-    from ..mapcache import cached_projector
+    from aeviz.maps.store import cached_projector
     _, labels = get_split(dataset, split)
     return cached_projector(_codes, labels, method, dict(params), seed, key, split,
                             checkpoint_dir=_folder or None)
@@ -237,8 +237,8 @@ def get_metrics(model_id: str, dataset: str, split: str = "test", quick: bool = 
 
 @st.cache_data(show_spinner="Computing metrics…", max_entries=64)
 def _metrics(key: str, dataset: str, split: str, quick: bool, _ckpt: Checkpoint) -> dict[str, Any]:
-    from ..metrics import evaluate
-    from ..metrics_codes import code_metrics
+    from aeviz.metrics.evaluation import evaluate
+    from aeviz.metrics.codes import code_metrics
     data = get_dataset(dataset)
     out = dict(evaluate(_ckpt, data, split=split, quick=quick))
     if quick:
@@ -272,7 +272,7 @@ def get_prior_holes(model_id: str, dataset: str, seed: int, n: int = 1000) -> fl
 
 @st.cache_data(max_entries=64)
 def _prior_holes(key: str, dataset: str, seed: int, n: int, _ckpt: Checkpoint, _train_codes: np.ndarray) -> float:
-    from ..metrics_codes import off_manifold_share
+    from aeviz.metrics.codes import off_manifold_share
     z = np.random.default_rng(seed).standard_normal((n, _ckpt.config.latent_dim))
     if isinstance(_ckpt.model, PCAModel):
         z = z * _ckpt.model.explained_variance.sqrt().numpy()

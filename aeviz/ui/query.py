@@ -16,9 +16,9 @@ from typing import Any, Callable, Mapping
 
 import streamlit as st
 
-from ..data import DATASETS
-from ..errors import AevizError
-from . import sources, state
+from aeviz.data.registry import DATASETS
+from aeviz.core.errors import AevizError
+from aeviz.ui import sources, state
 
 PROJECTIONS = ("latent", "pca", "umap", "tsne")
 SPLITS = ("test", "train")

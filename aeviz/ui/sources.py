@@ -30,11 +30,12 @@ from typing import Any
 
 import streamlit as st
 
-from .. import archive, checkpoint
-from ..config import FAMILIES, ModelConfig
-from ..errors import AevizError, CheckpointError, ConfigError
-from ..paths import safe_name, user_models_dir
-from . import state
+from aeviz.data import archive
+from aeviz.models import checkpoint
+from aeviz.models.config import FAMILIES, ModelConfig
+from aeviz.core.errors import AevizError, CheckpointError, ConfigError
+from aeviz.core.paths import safe_name, user_models_dir
+from aeviz.ui import state
 
 KINDS = ("pretrained", "user", "upload", "pca")
 BUILTIN_DATASETS = ("digits", "swiss-roll", "s-curve", "moons", "circles")   # train in seconds

@@ -103,7 +103,7 @@ def init() -> None:
             ss[key] = copy.deepcopy(value)      # lists/dicts must not be shared between sessions
     if not ss[QUERY_APPLIED]:
         ss[QUERY_APPLIED] = True
-        from . import query                     # late import: query imports this module
+        from aeviz.ui import query                     # late import: query imports this module
         query.apply_from_url()
 
 

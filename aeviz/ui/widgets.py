@@ -24,10 +24,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import streamlit as st
 
-from .. import imaging
-from ..data import list_datasets
-from ..errors import AevizError
-from . import sources, state
+from aeviz.render import images as imaging
+from aeviz.data.registry import list_datasets
+from aeviz.core.errors import AevizError
+from aeviz.ui import sources, state
 
 
 _MISSING = object()

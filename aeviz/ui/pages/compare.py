@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz import figures
-from aeviz.imaging import image_grid
-from aeviz.interpolate import interpolate
+from aeviz.render import figures
+from aeviz.render.images import image_grid
+from aeviz.latent.paths import interpolate
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.compare.map.{}"

@@ -13,10 +13,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aeviz import figures, imaging
-from aeviz.errors import ProjectionError
-from aeviz.interpolate import CodeTrust, trust_label
-from aeviz.latent_ops import (PRIOR_RANGE, arithmetic, class_means, dim_ranges, plane_grid,
+from aeviz.render import figures
+from aeviz.render import images as imaging
+from aeviz.core.errors import ProjectionError
+from aeviz.latent.paths import CodeTrust, trust_label
+from aeviz.latent.arithmetic import (PRIOR_RANGE, arithmetic, class_means, dim_ranges, plane_grid,
                               set_dims, traversal_grid)
 from aeviz.ui import cache, query, sources, state, widgets
 
@@ -99,7 +100,7 @@ class Inverter:
         """Round-trip error and distance to mapped data, in map spacings (empty when exact)."""
         if self.exact:
             return {}
-        from aeviz.inverse import inverse_with_trust
+        from aeviz.maps.inverse import inverse_with_trust
         _, trust = inverse_with_trust(self._projector(), np.atleast_2d(xy).astype(np.float32))
         return {k: float(v[0]) for k, v in trust.items()}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from aeviz import figures
-from aeviz.models import describe
+from aeviz.render import figures
+from aeviz.models.families import describe
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.explore.map"

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from aeviz import figures
-from aeviz.checkpoint import save_checkpoint
-from aeviz.errors import DataError
-from aeviz.export import (embedding_table, figure_bytes, folder_files, kaleido_available,
+from aeviz.render import figures
+from aeviz.models.checkpoint import save_checkpoint
+from aeviz.core.errors import DataError
+from aeviz.render.export import (embedding_table, figure_bytes, folder_files, kaleido_available,
                           projector_files, table_to_csv, table_to_parquet, zip_bytes)
-from aeviz.imaging import is_image_shape
+from aeviz.render.images import is_image_shape
 from aeviz.ui import cache, query, sources, state, widgets
 
 PREPARED = "aeviz.export.prepared"      # {"key": fingerprint, "files": {name: bytes}, "notes": [...]}

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz import figures, imaging
-from aeviz.errors import ConfigError, ProjectionError
-from aeviz.interpolate import (MAX_STEPS, METHODS as PATHS, CodeTrust, class_mean, interpolate,
+from aeviz.render import figures
+from aeviz.render import images as imaging
+from aeviz.core.errors import ConfigError, ProjectionError
+from aeviz.latent.paths import (MAX_STEPS, METHODS as PATHS, CodeTrust, class_mean, interpolate,
                                random_member, trust_label)
 from aeviz.ui import cache, query, sources, state, widgets
 

@@ -1,6 +1,6 @@
 """Train: configure a model, train it in the background, watch the loss, keep the result.
 
-Training runs in a thread (``aeviz.ui.training_jobs``): the page polls it
+Training runs in a thread (``aeviz.training.jobs``): the page polls it
 from a ``st.fragment(run_every=...)``, so the rest of the session stays
 responsive and other sessions are never blocked. Sizes are capped and at
 most ``MAX_CONCURRENT`` trainings run at once per server; later ones queue.
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from aeviz import figures
-from aeviz.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
+from aeviz.render import figures
+from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
                           NOISES, ModelConfig, TrainConfig)
-from aeviz.errors import ConfigError
-from aeviz.models import MODELS
-from aeviz.paths import safe_name, user_models_dir
+from aeviz.core.errors import ConfigError
+from aeviz.models.families import MODELS
+from aeviz.core.paths import safe_name, user_models_dir
 from aeviz.ui import cache, sources, state, widgets
-from aeviz.ui import training_jobs as tj
+from aeviz.training import jobs as tj
 
 JOB = "aeviz.train.job"             # this session's TrainingJob (one at a time)
 ADOPTED = "aeviz.train.adopted"     # the saved path already selected in the other views

@@ -1,0 +1,1 @@
+"""The command line, ``python -m aeviz``: one module per group of sub-commands."""

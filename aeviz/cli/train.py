@@ -1,0 +1,178 @@
+"""CLI commands ``datasets``, ``train`` and ``eval``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aeviz.models.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from aeviz.cli.main import parse_ints, print_json
+from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, FAMILIES, LIKELIHOODS, LR_SCHEDULES, NOISES,
+                     ModelConfig, TrainConfig)
+from aeviz.core.errors import ConfigError
+
+
+def add_datasets_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run_datasets(args) -> int:
+    from aeviz.data.registry import list_datasets
+    rows = list_datasets(args.data_dir)
+    if args.json:
+        print_json(rows)
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "yes" if r["available"] else "no "
+        print(f"{r['name']:<{width}}  {mark}  {r['where']:<40}  {r['description']}")
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    d, t = ModelConfig(), TrainConfig()
+    p.add_argument("--dataset", default="digits", help="dataset name (see `python -m aeviz datasets`)")
+    p.add_argument("--data-dir", help="folder with <dataset>/<files>")
+    p.add_argument("--family", default=d.family, choices=FAMILIES, help="model family")
+    p.add_argument("--backbone", default=d.backbone, choices=BACKBONES)
+    p.add_argument("--latent-dim", type=int, default=d.latent_dim)
+    p.add_argument("--hidden", type=parse_ints, default=None,
+                   help="comma-separated widths (mlp) or channels (conv); default 256,128 / 32,64; "
+                        "the linear backbone has none")
+    p.add_argument("--beta", type=float, default=d.beta, help="KL weight of a (beta-)VAE")
+    p.add_argument("--likelihood", default=d.likelihood, choices=LIKELIHOODS)
+    p.add_argument("--noise", default=d.noise, choices=NOISES, help="corruption of a denoising AE")
+    p.add_argument("--noise-level", type=float, default=d.noise_level)
+    p.add_argument("--sparsity", type=float, default=d.sparsity, help="L1 weight of a sparse AE")
+    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--kl-warmup", type=int, default=t.kl_warmup_epochs, help="epochs of KL warm-up")
+    p.add_argument("--binarize", action="store_true", help="dynamic binarization of inputs")
+    p.add_argument("--grad-clip", type=float, default=t.grad_clip)
+    p.add_argument("--weight-decay", type=float, default=t.weight_decay)
+    p.add_argument("--lr-schedule", default=t.lr_schedule, choices=LR_SCHEDULES,
+                   help="constant rate, or cosine decay to 0 over the run")
+    p.add_argument("--augment", default=t.augment, choices=AUGMENTS,
+                   help="random warps of training images (images only)")
+    p.add_argument("--augment-strength", type=float, default=t.augment_strength,
+                   help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side")
+    p.add_argument("--half", action="store_true", help="store weights as float16")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--force", action="store_true", help="replace an existing checkpoint at --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig, TrainConfig]:
+    hidden = args.hidden or DEFAULT_HIDDEN[args.backbone]
+    model = ModelConfig(family=args.family, backbone=args.backbone, input_shape=tuple(sample_shape),
+                        latent_dim=args.latent_dim, hidden=hidden, beta=args.beta,
+                        likelihood=args.likelihood, noise=args.noise, noise_level=args.noise_level,
+                        sparsity=args.sparsity)
+    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            kl_warmup_epochs=args.kl_warmup, binarize=args.binarize,
+                            grad_clip=args.grad_clip, weight_decay=args.weight_decay,
+                            lr_schedule=args.lr_schedule, augment=args.augment,
+                            augment_strength=args.augment_strength)
+    return model, train_cfg
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Never overwrite anything that is not ours, and ours only with --force."""
+    if "\0" in str(out):
+        raise ConfigError("--out may not contain NUL bytes")
+    if not out.exists():
+        ancestor = next(p for p in out.absolute().parents if p.exists())
+        if not ancestor.is_dir():       # checked before training, not after it
+            raise ConfigError(f"cannot create {out}: {ancestor} is a file, not a folder; choose "
+                              "another --out")
+        return
+    if not out.is_dir() or not (out / CONFIG).is_file():
+        raise ConfigError(f"{out} exists and is not an aeviz checkpoint folder; choose another --out")
+    if not force:
+        raise ConfigError(f"{out} already holds a checkpoint; pass --force to replace it "
+                          "(the old one stays intact until the new one is complete)")
+
+
+def run_train(args) -> int:
+    from aeviz.data.registry import load_dataset
+    from aeviz.training.loop import train
+    out = Path(args.out)
+    check_out_dir(out, args.force)
+    data = load_dataset(args.dataset, args.data_dir, progress=_download_bar(args))
+    model_cfg, train_cfg = configs_from_args(args, data.sample_shape)
+    bar = None if args.no_progress or model_cfg.family == "pca" else _epoch_bar(train_cfg.epochs)
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        if bar is not None:
+            bar.set_postfix(train=f"{row['train_loss']:.2f}", test=f"{row.get('test_loss', 0):.2f}")
+            bar.update(1)
+
+    try:
+        result = train(model_cfg, train_cfg, data.x_train, data.x_test, device=args.device,
+                       on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    metrics = _quick_metrics(result.model, data)
+    save_checkpoint(out, result.model.cpu(), train_config=train_cfg, dataset_name=data.name,
+                    command=args.command_line, history=result.history, metrics=metrics, half=args.half)
+    last = result.history[-1] if result.history else {}
+    print(f"saved {out} ({result.seconds:.1f} s); test loss {last.get('test_loss', float('nan')):.3f}",
+          file=sys.stderr)
+    return 0
+
+
+def _quick_metrics(model, data) -> dict:
+    from aeviz.metrics.evaluation import evaluate
+    return evaluate(model, data, split="test", quick=True)
+
+
+def _epoch_bar(total: int):
+    from tqdm import tqdm
+    return tqdm(total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+
+def _download_bar(args):
+    if getattr(args, "no_progress", False):
+        return None
+    state = {}
+
+    def progress(done: int, total: int) -> None:
+        from tqdm import tqdm
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total or None, unit="B", unit_scale=True, file=sys.stderr)
+        bar.update(done - bar.n)
+        if total and done >= total:
+            bar.close()
+            state.pop("bar")
+    return progress
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="checkpoint folder")
+    p.add_argument("--dataset", help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-dir", help="folder with <dataset>/<files>")
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--iwae-k", type=int, default=None, help="importance samples for a VAE's NLL")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_eval(args) -> int:
+    from aeviz.cli.main import checkpoint_with_data
+    from aeviz.metrics.evaluation import evaluate
+    ckpt, data = checkpoint_with_data(args)
+    if args.iwae_k is not None and not 1 <= args.iwae_k <= 100_000:
+        raise ConfigError(f"--iwae-k must be in 1..100000, got {args.iwae_k}")
+    result = evaluate(ckpt.model, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed)
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
+    return 0

@@ -1,0 +1,1 @@
+"""Foundations every layer uses: errors, limits, paths, and safe file helpers."""

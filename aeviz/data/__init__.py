@@ -1,0 +1,1 @@
+"""Datasets: the registry, the Dataset value, IDX files, downloads, archives and user uploads."""

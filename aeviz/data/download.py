@@ -1,0 +1,205 @@
+"""Download a file from a list of mirrors, resumably, and verify its MD5.
+
+The bytes go to ``<dest>.part``; only after the MD5 matches is the file renamed
+to ``dest`` (atomic), so a half-downloaded or tampered file can never be taken
+for a good one. An interrupted transfer keeps its ``.part`` and the next call
+resumes it with an HTTP Range request when the server allows, else restarts.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Sequence
+
+from aeviz.core.errors import DataError
+from aeviz.core.paths import cache_dir
+
+Progress = Callable[[int, int], None]    # (bytes done, total bytes or 0 when unknown)
+MAX_DOWNLOAD_BYTES = 512 * 2**20
+_CHUNK = 1 << 16
+_USER_AGENT = "aeviz (python urllib)"
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
+_verified_here: set[tuple[str, int, int, str]] = set()   # (path, size, mtime_ns, md5) this process
+
+
+class DownloadError(DataError):
+    """No mirror delivered the file; the message lists what each one answered."""
+
+
+class _Interrupted(Exception):
+    """The server closed the connection before the whole body arrived."""
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path: Path, md5: str) -> None:
+    """Raise DataError unless ``path`` has the given MD5.
+
+    The result is remembered in-process, and for files inside aeviz's own cache
+    in a ``<name>.verified`` marker keyed by size and mtime, so the hash is
+    computed once per file version. Folders the user owns (AEVIZ_DATA_DIR,
+    /usr/share/datasets) are never written to.
+    """
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, md5)
+    marker = path.with_name(path.name + ".verified")
+    if key in _verified_here or _read_marker(marker) == {"md5": md5, "size": st.st_size,
+                                                          "mtime_ns": st.st_mtime_ns}:
+        return
+    actual = md5sum(path)
+    if actual != md5:
+        raise DataError(f"{path} is truncated/corrupt or a different version: MD5 {actual}, "
+                        f"expected {md5} ({st.st_size:,} bytes); delete it so it is downloaded "
+                        "again, or replace it with the original file")
+    _verified_here.add(key)
+    if Path(key[0]).is_relative_to(cache_dir().resolve()):
+        _write_marker(marker, {"md5": md5, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+
+
+def _read_marker(marker: Path) -> dict | None:
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_marker(marker: Path, record: dict) -> None:
+    try:   # an optimisation only: if it cannot be written the MD5 is computed next time
+        marker.write_text(json.dumps(record))
+    except OSError:
+        pass
+
+
+def download(url_list: Sequence[str], dest: Path, md5: str, progress: Progress | None = None,
+             timeout: float = 30, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """Fetch ``dest`` from the first mirror that delivers bytes with this MD5.
+
+    Returns ``dest``. Raises DownloadError (a DataError) listing every mirror's
+    failure, or DataError when ``dest``'s folder cannot be written.
+    """
+    dest, md5 = Path(dest), md5.lower()
+    if dest.is_file():
+        verify_file(dest, md5)
+        return dest
+    _make_folder(dest.parent)
+    part = dest.with_name(dest.name + ".part")
+    failures = []
+    for url in url_list:
+        try:
+            _fetch_verified(url, part, md5, progress, timeout, max_bytes)
+        except (DownloadError, _Interrupted) as e:
+            failures.append(f"{url}: {e}")
+            continue
+        os.replace(part, dest)
+        _write_marker(dest.with_name(dest.name + ".verified"),
+                      {"md5": md5, "size": dest.stat().st_size,
+                       "mtime_ns": dest.stat().st_mtime_ns})
+        return dest
+    kept = f"; the partial download {part} is kept and resumed next time" if part.exists() else ""
+    raise DownloadError(f"could not download {dest.name}: " + "; ".join(failures) + kept)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".aeviz-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise DataError(f"cannot write to {folder} ({e.strerror or e}); set AEVIZ_CACHE_DIR to "
+                        "a writable folder, or download the files yourself and put them in "
+                        "AEVIZ_DATA_DIR") from None
+
+
+def _fetch_verified(url: str, part: Path, md5: str, progress: Progress | None,
+                    timeout: float, max_bytes: int) -> None:
+    """Download (resuming ``part`` if present) and check the MD5; bad bytes are deleted."""
+    resumed = _fetch(url, part, progress, timeout, max_bytes, resume=part.exists())
+    actual = md5sum(part)
+    if actual == md5:
+        return
+    part.unlink()
+    if resumed:   # the old .part may have come from another version: one fresh try
+        _fetch(url, part, progress, timeout, max_bytes, resume=False)
+        actual = md5sum(part)
+        if actual == md5:
+            return
+        part.unlink()
+    raise DownloadError(f"MD5 {actual} does not match the expected {md5}; file discarded")
+
+
+def _fetch(url: str, part: Path, progress: Progress | None, timeout: float, max_bytes: int,
+           resume: bool) -> bool:
+    """Stream ``url`` into ``part``; return True when it appended to an earlier .part."""
+    offset = part.stat().st_size if resume else 0
+    headers = {"User-Agent": _USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                          timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:   # nothing left to fetch: the .part may be complete
+            return True
+        raise DownloadError(f"HTTP {e.code} {e.reason}") from None
+    except _NETWORK_ERRORS as e:
+        raise DownloadError(_reason(e)) from None
+    with response:
+        appending = offset > 0 and response.status == 206 and \
+            response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
+        offset = offset if appending else 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else 0
+        if total > max_bytes:
+            raise DownloadError(f"{total:,} bytes is over the {max_bytes:,}-byte limit")
+        _stream(response, part, offset, total, progress, max_bytes)
+    return appending
+
+
+def _stream(response, part: Path, offset: int, total: int, progress: Progress | None,
+            max_bytes: int) -> None:
+    done = offset
+    try:
+        out = open(part, "ab" if offset else "wb")
+    except OSError as e:
+        raise DataError(f"cannot write {part} ({e.strerror or e}); set AEVIZ_CACHE_DIR to a "
+                        "writable folder with free space") from None
+    with out:
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except _NETWORK_ERRORS as e:
+                raise _Interrupted(f"connection lost after {done:,} bytes ({_reason(e)})") from None
+            if not chunk:
+                break
+            done += len(chunk)
+            if done > max_bytes:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"more than the {max_bytes:,}-byte limit was sent")
+            try:
+                out.write(chunk)
+            except OSError as e:
+                raise DataError(f"cannot write {part} ({e.strerror or e}): disk full or not "
+                                "writable; set AEVIZ_CACHE_DIR to a folder with free "
+                                "space") from None
+            if progress is not None:
+                progress(done, total)
+    if total and done < total:
+        raise _Interrupted(f"connection closed after {done:,} of {total:,} bytes")
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+        return f"cannot connect ({e.reason}); are you offline?"
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,1 @@
+"""Metrics: reconstruction, likelihood, codes, generated samples, the judge, reports."""

@@ -1,0 +1,1 @@
+"""Models: the frozen configs, shared backbones, the family registry and checkpoint folders."""

@@ -1,0 +1,279 @@
+"""Checkpoint folders: config.json + model.safetensors (+ history.json, metrics.json, maps/).
+
+Nothing is ever unpickled. The safetensors header is checked against the
+model the config builds *before* tensor data is read, so a lying header
+cannot make us allocate memory. Saves build the whole folder under a
+temporary name and rename it into place, so a crash leaves the previous
+checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.core.errors import CheckpointError, ConfigError
+from aeviz.models.families import Autoencoder, build
+
+FORMAT = "aeviz-checkpoint"
+VERSION = 1
+CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.json", "metrics.json"
+MAX_JSON_BYTES = 4 * 2 ** 20
+MAX_HEADER_BYTES = 8 * 2 ** 20
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".h5", ".keras"}
+_REFUSED = ("aeviz never unpickles files (unpickling can run arbitrary code). A checkpoint is a "
+            "folder with config.json and model.safetensors, as written by `python -m aeviz train`.")
+
+
+@dataclass
+class Checkpoint:
+    model: Autoencoder
+    config: ModelConfig
+    path: Path | None = None
+    train_config: TrainConfig | None = None
+    dataset_name: str = ""
+    command: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else self.config.family
+
+
+def save_checkpoint(path: str | Path, model: Autoencoder, *, train_config: TrainConfig | None = None,
+                    dataset_name: str = "", command: str = "", history: list | None = None,
+                    metrics: dict | None = None, half: bool = False,
+                    extra_files: dict[str, Path] | None = None) -> Path:
+    """Write the folder at ``path`` atomically (replacing an old one only once complete)."""
+    path = Path(path)
+    meta = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
+            "train": train_config.to_dict() if train_config else None,
+            "dataset": dataset_name, "command": command}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as e:
+        raise CheckpointError(_cannot_write(path, e)) from None
+    try:
+        tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+                   for k, v in model.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        _write_json(tmp / CONFIG, meta)
+        _write_json(tmp / HISTORY, history or [])
+        _write_json(tmp / METRICS, metrics or {})
+        for name, src in (extra_files or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / name)
+        _fsync_tree(tmp)
+        _swap_into_place(tmp, path)
+    except OSError as e:        # disk full, read-only folder: say so, leave nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(_cannot_write(path, e)) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _cannot_write(path: Path, e: OSError) -> str:
+    return (f"cannot write the checkpoint {path} ({e.strerror or e}): the disk may be full or the "
+            "folder read-only; free some space or choose another folder. What was there before "
+            "is unchanged.")
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """tmp -> path; an existing folder is moved aside first and removed after."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    os.replace(path, old)
+    os.replace(tmp, path)       # a kill between the two renames is undone by _recover()
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(path: Path) -> None:
+    """If a save was killed between its two renames, put the old folder back."""
+    if path.exists():
+        return
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds:
+        os.replace(olds[-1], path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace one JSON file inside a checkpoint (e.g. metrics.json) atomically."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise CheckpointError(_cannot_write(path, e)) from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_finite(data), f, indent=1, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(_cannot_write(path, e)) from None
+        raise
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(_finite(data), indent=1, allow_nan=False))
+
+
+def _finite(data: Any) -> Any:
+    """NaN/inf (e.g. a metric of a degenerate model) -> null, so it never blocks a save."""
+    if isinstance(data, float):
+        return data if data == data and abs(data) != float("inf") else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{what} {path.name} is larger than {MAX_JSON_BYTES // 2**20} MB; "
+                                  "it is not an aeviz file")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except CheckpointError:
+        raise
+    # ValueError: JSONDecodeError or an integer of > 4300 digits; RecursionError: [[[[...]]]]
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{what} {path.name} is not valid JSON ({str(e)[:200]}); "
+                              "re-save the model") from None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load and strictly validate a checkpoint folder."""
+    path = Path(path)
+    _recover(path)
+    _refuse_non_folder(path)
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path} has no {name}. {_REFUSED}")
+    meta = read_json(path / CONFIG, "config")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path / CONFIG} is not an aeviz config (missing \"format\": \"{FORMAT}\")")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint version {meta.get('version')!r} is not supported "
+                              f"(this aeviz reads version {VERSION}); upgrade aeviz")
+    try:
+        config = ModelConfig.from_dict(meta.get("model"))
+        train_cfg = TrainConfig.from_dict(meta["train"]) if meta.get("train") else None
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"invalid config in {path / CONFIG}: {e}") from None
+    # built on the meta device: no memory is spent on weights until the file's
+    # header has been checked against the config, then the loaded tensors are
+    # assigned in place of the meta ones
+    with torch.device("meta"):
+        model = build(config)
+    state = _load_weights(path / WEIGHTS, model)
+    model.load_state_dict(state, strict=True, assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise CheckpointError(f"{path / WEIGHTS} does not hold every tensor the config needs; re-save the model")
+    model.to(device).eval()
+    history = _optional_json(path / HISTORY, list)
+    metrics = _optional_json(path / METRICS, dict)
+    return Checkpoint(model, config, path, train_cfg, str(meta.get("dataset") or "")[:64],
+                      str(meta.get("command") or "")[:2000], history, metrics)
+
+
+def _optional_json(path: Path, kind: type) -> Any:
+    if not path.is_file():
+        return kind()
+    data = read_json(path, "file")
+    return data if isinstance(data, kind) else kind()
+
+
+def _refuse_non_folder(path: Path) -> None:
+    if path.is_dir():
+        return
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}: expected a folder with {CONFIG} and {WEIGHTS}")
+    kind = "a pickle/PyTorch file" if path.suffix.lower() in _PICKLE_SUFFIXES else "a file"
+    raise CheckpointError(f"{path.name} is {kind}, not a checkpoint folder, and is refused. {_REFUSED}")
+
+
+def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
+    """Validate the safetensors header against ``model`` before reading any tensor data."""
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{file.name} is truncated ({size} bytes); re-save the model")
+        (n,) = struct.unpack("<Q", head)
+        first = f.read(1)                                # a safetensors header is JSON: '{'
+        if first != b"{" and _looks_pickled(head):
+            raise CheckpointError(f"{file.name} is a pickle/PyTorch archive renamed .safetensors and "
+                                  f"is refused without being opened. {_REFUSED}")
+        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8) or first != b"{":
+            raise CheckpointError(f"{file.name} has an invalid header (length {n} for a "
+                                  f"{size}-byte file): it is truncated or not a safetensors file")
+        f.seek(8)
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise CheckpointError(f"{file.name} has a corrupt header; re-save the model") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file.name} has a corrupt header; re-save the model")
+    header.pop("__metadata__", None)
+    _check_entries(file.name, header, model, size - 8 - n)
+    try:
+        state = load_file(str(file))
+    except Exception as e:  # safetensors raises its own types; report them at this boundary
+        raise CheckpointError(f"{file.name} could not be read: {e}") from None
+    wanted = model.state_dict()                        # float16 storage -> the model's dtypes
+    return {k: v.to(wanted[k].dtype, copy=True).contiguous() for k, v in state.items()}
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """Pickle protocol 2-5 opcode, or the zip container torch.save writes."""
+    return (head[0] == 0x80 and 2 <= head[1] <= 5) or head[:2] == b"PK"
+
+
+def _check_entries(name: str, header: dict, model: Autoencoder, data_bytes: int) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if set(header) != set(expected):
+        missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
+        raise CheckpointError(f"{name} does not match its config: missing tensors {missing[:5]}, "
+                              f"unexpected tensors {extra[:5]}")
+    end = 0
+    for key, info in header.items():
+        if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or \
+                info.get("dtype") not in DTYPES:
+            raise CheckpointError(f"{name}: tensor {key!r} has dtype {info.get('dtype') if isinstance(info, dict) else '?'}; "
+                                  f"allowed: {', '.join(DTYPES)}")
+        if not isinstance(info.get("shape"), list) or tuple(info["shape"]) != expected[key]:
+            raise CheckpointError(f"{name}: tensor {key!r} has shape {info.get('shape')}, the config "
+                                  f"needs {list(expected[key])}")
+        offsets = info.get("data_offsets")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise CheckpointError(f"{name}: tensor {key!r} has invalid data offsets")
+        end = max(end, offsets[1])
+    if end != data_bytes:
+        raise CheckpointError(f"{name} is truncated or padded: tensors need {end} bytes, the file has "
+                              f"{data_bytes}; re-save the model")

@@ -1,0 +1,1 @@
+"""Arrays to pictures and files: images, plotly figures and exports."""

@@ -1,0 +1,1 @@
+"""Training: the loop, image augmentation, background jobs."""

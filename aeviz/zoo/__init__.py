@@ -1,0 +1,1 @@
+"""The pretrained zoo: recipes, builds and checks of the models shipped in pretrained/."""

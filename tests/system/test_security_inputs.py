@@ -1,0 +1,393 @@
+"""Hostile data files, URL query strings and CLI flags; the limits table stays true.
+
+Uploads (CSV/NPY/NPZ/images), dataset files, link parameters and command-line
+flags are refused with one clear AevizError (CLI: "error: ..." and exit 2),
+nothing is unpickled, no name becomes a path without ``safe_name``, and
+every limit in ``aeviz.limits`` is the one the code enforces.
+"""
+import ast
+import gzip
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeviz.core import limits
+from aeviz.core.errors import AevizError, ConfigError, DataError
+from aeviz.data.uploads import load_user_data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- limits table
+
+def _module_constants(where: str) -> dict[str, int]:
+    """Module-level integer constants of a source file, evaluated without importing it."""
+    file = REPO / (where if where.endswith(".py") else where.replace(".", "/") + ".py")
+    env: dict[str, int] = {}
+    for node in ast.parse(file.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("limits"):
+            env.update({a.asname or a.name: getattr(limits, a.name) for a in node.names
+                        if isinstance(getattr(limits, a.name, None), int)})   # imported from here
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            try:
+                env[node.targets[0].id] = _eval(node.value, env)
+            except (ValueError, KeyError, TypeError):
+                continue
+    return env
+
+
+_OPS = {ast.Mult: int.__mul__, ast.Pow: int.__pow__, ast.Add: int.__add__,
+        ast.LShift: int.__lshift__, ast.Sub: int.__sub__}
+
+
+def _eval(node: ast.AST, env: dict[str, int]) -> int:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "limits":
+        return getattr(limits, node.attr)                # `limits.UPLOAD_MAX_BYTES`
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+    raise ValueError("not a constant integer expression")
+
+
+NAMED = {name: lim for name, lim in limits.LIMITS.items() if ":" in lim.where}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_limits_table_matches_the_enforcing_constant(name):
+    lim = NAMED[name]
+    module, constant = lim.where.split(":")
+    if not (REPO / (module if module.endswith(".py") else module.replace(".", "/") + ".py")).is_file():
+        pytest.skip(f"{module} is not in this checkout")
+    assert _module_constants(module).get(constant) == lim.value, \
+        f"aeviz.core.limits says {name} = {lim.value}, {lim.where} disagrees: update one of them"
+
+
+def test_inline_limits_are_enforced_at_their_value():
+    import inspect
+
+    from aeviz.models.config import ModelConfig, TrainConfig
+    from aeviz.data.idx import read_idx
+    from aeviz.core.paths import safe_name
+    TrainConfig(epochs=limits.TRAIN_MAX_EPOCHS, batch_size=limits.TRAIN_MAX_BATCH)
+    for bad in ({"epochs": limits.TRAIN_MAX_EPOCHS + 1}, {"batch_size": limits.TRAIN_MAX_BATCH + 1}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad)
+    ModelConfig(hidden=(4,) * limits.MODEL_MAX_LAYERS)
+    with pytest.raises(ConfigError):
+        ModelConfig(hidden=(4,) * (limits.MODEL_MAX_LAYERS + 1))
+    assert safe_name("a" * limits.NAME_MAX_CHARS)
+    with pytest.raises(ConfigError):
+        safe_name("a" * (limits.NAME_MAX_CHARS + 1))
+    assert inspect.signature(read_idx).parameters["max_items"].default == limits.IDX_MAX_ITEMS
+
+
+def test_streamlit_upload_limit_matches():
+    cfg = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["maxUploadSize"] * 2 ** 20 == limits.UPLOAD_MAX_BYTES
+
+
+def test_limits_table_renders():
+    table = limits.table()
+    assert "200 MiB" in table and table.count("\n") == len(limits.LIMITS) + 1
+
+
+# --------------------------------------------------------------------------- upload size
+
+def test_upload_size_limit_enforced_with_clear_message(tmp_path):
+    data = b"1,2\n3,4\n" * 1000                                   # 8,000 bytes
+    with pytest.raises(DataError, match=r"big\.csv is .* the limit is"):
+        load_user_data(data, "big.csv", max_bytes=4096)
+    f = tmp_path / "big.csv"
+    f.write_bytes(data)
+    with pytest.raises(DataError, match="the limit is"):
+        load_user_data(f, "big.csv", max_bytes=4096)
+    assert load_user_data(data, "ok.csv", max_bytes=8000).x_train.shape[1] == 2
+
+
+def test_checkpoint_upload_size_limit(monkeypatch):
+    from aeviz.ui import sources
+    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 1000)
+    with pytest.raises(AevizError, match="the limit is"):
+        sources.add_upload(b"\0" * 1001, "model.zip")
+
+
+# --------------------------------------------------------------------------- arrays and CSV
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_pickled_arrays_never_unpickled(tmp_path):
+    marker = tmp_path / "PWNED"
+    evil = np.array([Payload(marker), 1.0], dtype=object)
+    for data, name in [(npy(evil), "x.npy"), (npz(x=np.ones((4, 2)), y=evil), "x.npz"),
+                       (npz(x=evil), "x.npz"), (pickle.dumps(Payload(marker)), "x.npy"),
+                       (npy(np.ones((4, 2))) + pickle.dumps(Payload(marker)), "x.npy")]:
+        with pytest.raises(DataError):
+            load_user_data(data, name)
+    assert not marker.exists()
+
+
+GOOD = npy(np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("data, name, message", [
+    (npy(np.array([[1.0, np.nan], [2, 3], [4, 5]])), "x.npy", "NaN/inf"),
+    (npy(np.array([[1.0, np.inf], [2, 3], [4, 5]])), "x.npy", "NaN/inf"),
+    (npy(np.ones((3, 3), complex)), "x.npy", "dtype"),
+    (npy(np.array(["a", "b"])), "x.npy", "dtype"),
+    (npy(np.zeros(3, [("a", "f4")])), "x.npy", "dtype"),
+    (npy(np.float64(3.0)), "x.npy", "scalar"),
+    (npy(np.ones((2, 2, 2, 2, 2))), "x.npy", "shape"),
+    (GOOD.replace(b"(4, 2)", b"(99999999999, 2)"), "x.npy", "limit"),     # header claims 1.6 TB
+    (GOOD.replace(b"(4, 2)", b"(4, 99999999)"), "x.npy", "values"),
+    (GOOD.replace(b"(4, 2)", b"(5, 2)"), "x.npy", "truncated"),
+    (GOOD[:-8], "x.npy", "truncated"),
+    (GOOD[:20], "x.npy", "not a valid .npy"),
+    (npz(a=np.ones((4, 2)), b=np.ones((4, 2))), "x.npz", "no array named"),
+    (npz(x=np.ones((4, 2)), y=np.ones(3)), "x.npz", "one per sample"),
+    (npz(x=np.ones((4, 2)), y=np.array([0.5, 1, 2, 3])), "x.npz", "whole numbers"),
+    (npz(x=np.ones((400, 2)), y=np.arange(400)), "x.npz", "classes"),
+    (b"a,b\n1,nan\n2,3\n", "x.csv", "NaN/inf"),
+    (b"1,2\n3,inf\n", "x.csv", "NaN/inf"),
+    (b"1,2,3\n4,5\n", "x.csv", "ragged"),
+    (b"a,b,c\n1,x,3\n2,3,4\n", "x.csv", "not a number"),
+    (b"a,b\n\xff\xfe,1\n", "x.csv", "UTF-8"),
+    (b"1," + b"9" * 200_000 + b"\n1,2\n", "x.csv", "malformed"),
+    (b"a,b\n", "x.csv", "no data rows"),
+    (b"", "x.csv", "empty"),
+    (b"x", "x.exe", "unsupported file type"),
+    (b"x", "x.pkl", "unsupported file type"),
+])
+def test_bad_data_files_refused(data, name, message):
+    with pytest.raises(DataError, match=message):
+        load_user_data(data, name)
+
+
+def test_too_many_rows_refused():
+    with pytest.raises(DataError, match="limit"):
+        load_user_data(b"1,2\n" * 101, "x.csv", max_items=100)
+    with pytest.raises(DataError, match="limit"):
+        load_user_data(npy(np.ones((101, 2))), "x.npy", max_items=100)
+
+
+def test_uploaded_dataset_arrays_are_read_only():
+    ds = load_user_data(npy(np.random.default_rng(0).random((20, 3))), "x.npy")
+    for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
+        assert not a.flags.writeable
+        with pytest.raises(ValueError):
+            a[0] = 0
+
+
+# --------------------------------------------------------------------------- images
+
+def image_bytes(mode: str, size: tuple[int, int], fmt: str = "PNG", color=100) -> bytes:
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new(mode, size, color).save(buf, fmt)
+    return buf.getvalue()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_mixed_modes_and_sizes_become_one_shape():
+    files = {"a/1.png": image_bytes("L", (8, 8)), "a/2.png": image_bytes("RGB", (10, 6), "PNG", (255, 0, 0)),
+             "b/3.png": image_bytes("RGBA", (8, 8), "PNG", (0, 0, 0, 0)), "b/4.png": image_bytes("P", (8, 8)),
+             "b/5.bmp": image_bytes("1", (8, 8), "BMP", 1), "b/6.png": image_bytes("I;16", (8, 8)),
+             "b/7.jpg": image_bytes("CMYK", (16, 16), "JPEG", (0, 0, 0, 0)),
+             "b/8.gif": image_bytes("L", (8, 8), "GIF")}
+    ds = load_user_data(zipped(files), "mixed.zip")
+    assert ds.sample_shape == (3, 8, 8) and ds.class_names == ("a", "b")
+    assert ds.x_train.dtype == np.float32 and 0 <= ds.x_train.min() and ds.x_train.max() <= 1
+
+
+@pytest.mark.parametrize("bad", [
+    b"\x89PNG\r\n\x1a\n" + b"junk" * 10,                 # PNG signature, garbage body
+    image_bytes("L", (8, 8))[:30],                       # truncated header
+    b"GIF89a" + b"\xff" * 20,
+    b"",
+    b"BM" + b"\x00" * 60,
+])
+def test_corrupt_image_named_in_error(bad):
+    files = {"good1.png": image_bytes("L", (8, 8)), "good2.png": image_bytes("L", (8, 8)),
+             "broken.png": bad}
+    with pytest.raises(DataError, match="broken.png"):
+        load_user_data(zipped(files), "imgs.zip")
+
+
+def test_upload_of_only_corrupt_images_names_them():
+    """Regression: with no readable image at all, the refusal used to be a raw TypeError."""
+    files = {"a.png": b"\x89PNG\r\n\x1a\nbroken", "b.png": b"", "c.jpg": b"\xff\xd8\xff"}
+    with pytest.raises(DataError, match="3 file.*a.png, b.png, c.jpg"):
+        load_user_data(zipped(files), "imgs.zip")
+
+
+def test_decompression_bomb_image_refused_before_decoding():
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buf, "PNG")   # 100 Mpx in ~30 kB
+    files = {"bomb.png": buf.getvalue(), "a.png": image_bytes("L", (8, 8)),
+             "b.png": image_bytes("L", (8, 8))}
+    with pytest.raises(DataError, match="bomb.png"):
+        load_user_data(zipped(files), "imgs.zip")
+
+
+# --------------------------------------------------------------------------- dataset files
+
+def test_tampered_dataset_file_refused_by_md5_before_parsing(tmp_path, monkeypatch):
+    """A dataset file with a lying IDX header is never parsed: its MD5 is checked first."""
+    from aeviz.data import registry as data
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    spec = data.DATASETS["mnist"]
+    lying = b"\0\0\x08\x03" + (100_000).to_bytes(4, "big") + (1 << 14).to_bytes(4, "big") * 2
+    for f in spec.files:
+        (folder / f).write_bytes(gzip.compress(lying))
+    with pytest.raises(DataError, match="MD5"):
+        data.load_dataset("mnist", data_dir=tmp_path, download=False)
+
+
+# --------------------------------------------------------------------------- URL query
+
+@pytest.fixture(scope="module")
+def query():
+    from aeviz.ui import query as q
+    return q
+
+
+@pytest.mark.parametrize("params", [
+    {"dataset": "../../etc"}, {"dataset": "/etc/passwd"}, {"dataset": "digits\0"},
+    {"models": "user:../x"}, {"models": "user:/etc/passwd"}, {"models": "user:a/b"},
+    {"models": "user:..", "model": "pretrained:..%2F..%2Fetc"}, {"model": "upload:0123abcd"},
+    {"models": ",".join(["pca:digits-2"] * 4)}, {"model": "file:///etc/passwd"},
+    {"model": "user:" + "a" * 65}, {"model": "user:a\0b"}, {"model": "user:.hidden"},
+    {"proj": "../umap"}, {"split": "train;rm -rf"}, {"t": "nan"}, {"t": "1e308"}, {"t": "-0.1"},
+    {"a": "1", "b": "99999999999"}, {"a": "-1", "b": "2"}, {"a": "1"}, {"a": "1e3", "b": "2"},
+    {"dataset": "d" * 100_000}, {"__proto__": "x"}, {"t": ["0.5", "../x"]},
+])
+def test_malicious_query_values_ignored_with_warning(query, params):
+    updates, warnings = query.parse(params)
+    assert warnings, params
+    for value in updates.values():           # only whitelisted or range-checked values survive
+        assert "/" not in str(value) and "\0" not in str(value) and ".." not in str(value)
+
+
+def test_valid_query_values_accepted(query):
+    from aeviz.ui import state
+    updates, warnings = query.parse({"dataset": "digits", "split": "train", "proj": "pca",
+                                     "models": "pretrained:digits-ae-2,pca:digits-2", "a": "3",
+                                     "b": "17", "t": "0.25"})
+    assert warnings == []
+    assert updates[state.DATASET] == "digits" and updates[state.ENDPOINTS] == [3, 17]
+    assert updates[state.COMPARE_MODELS] == ["pretrained:digits-ae-2", "pca:digits-2"]
+
+
+@pytest.mark.parametrize("text", ["user:../../etc", "user:/abs", "pretrained:a/b", "user:a\\b",
+                                  "user:", ":x", "user:..", "user:a..b", "user:CON\0", "x:y",
+                                  None, 5, "user:" + "é"])
+def test_model_ids_never_become_paths(text):
+    from aeviz.ui import sources
+    with pytest.raises(ConfigError):
+        sources.parse_model_id(text)
+
+
+def test_accepted_model_ids_stay_inside_their_folder(tmp_path, monkeypatch):
+    from aeviz.ui import sources
+    monkeypatch.setenv("AEVIZ_MODELS_DIR", str(tmp_path / "models"))
+    (tmp_path / "models" / "m.v1").mkdir(parents=True)
+    (tmp_path / "models" / "m.v1" / "config.json").write_text("{}")
+    ref = sources.parse_model_id("user:m.v1")
+    assert ref.folder() == tmp_path / "models" / "m.v1"
+    assert ref.folder().resolve().is_relative_to((tmp_path / "models").resolve())
+
+
+# --------------------------------------------------------------------------- CLI flags
+
+BAD_FLAGS = [
+    (["train", "--dataset", "../x", "--out", "o"], "unknown dataset"),
+    (["train", "--dataset", "/etc/passwd", "--out", "o"], "unknown dataset"),
+    (["train", "--family", "pca", "--out", "existing"], "not an aeviz checkpoint"),
+    (["train", "--family", "pca", "--out", "a-file.txt"], "not an aeviz checkpoint"),
+    (["train", "--family", "pca", "--out", "a-file.txt/sub/model"], "is a file"),
+    (["train", "--family", "pca", "--out", "a\0b"], "NUL"),
+    (["train", "--family", "pca", "--device", "../x", "--out", "o"], "unknown device"),
+    (["train", "--family", "pca", "--device", "meta", "--out", "o"], "unknown device"),
+    (["train", "--family", "pca", "--device", "cuda:99", "--out", "o"], "not available"),
+    (["train", "--latent-dim", "99999999999999999999", "--out", "o"], "latent_dim"),
+    (["train", "--hidden", "99999999999", "--out", "o"], "hidden"),
+    (["train", "--hidden", "8192,8192,8192,8192,8192,8192,8192,8192", "--out", "o"], "parameters"),
+    (["train", "--epochs", "-1", "--out", "o"], "epochs"),
+    (["train", "--seed", "-5", "--out", "o"], "seed"),
+    (["train", "--grad-clip", "nan", "--out", "o"], "finite"),
+    (["train", "--beta", "inf", "--out", "o"], "beta"),
+    (["train", "--lr", "1e309", "--out", "o"], "lr"),
+    (["eval", "existing"], "has no config.json"),
+    (["eval", "model.pt"], "never unpickles"),
+]
+
+
+@pytest.fixture
+def cli_dir(tmp_path, monkeypatch):
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "keep.txt").write_text("mine")
+    (tmp_path / "a-file.txt").write_text("mine")
+    (tmp_path / "model.pt").write_bytes(pickle.dumps(Payload(tmp_path / "PWNED")))
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    assert not (tmp_path / "o").exists() and not (tmp_path / "PWNED").exists()
+    assert (tmp_path / "existing" / "keep.txt").read_text() == "mine"
+    assert (tmp_path / "a-file.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_cli_refuses_bad_flags_cleanly(cli_dir, capsys, args, message):
+    from aeviz.cli import main as cli
+    argv = args + (["--no-progress"] if args[0] == "train" else [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error:"), err
+
+
+def test_cli_subprocess_exit_status_and_no_traceback(cli_dir):
+    """The same refusals through a real `python -m aeviz` process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AEVIZ_CACHE_DIR": str(cli_dir / "cache")}
+    for args, message in [BAD_FLAGS[0], BAD_FLAGS[2], BAD_FLAGS[-1]]:
+        proc = subprocess.run([sys.executable, "-m", "aeviz", *args], capture_output=True, text=True,
+                              timeout=120, cwd=cli_dir, env=env)
+        assert proc.returncode == 2, proc.stderr[-1500:]
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("error:")

@@ -1,0 +1,82 @@
+"""AppTest of the Interpolate page, reaching states by seeding session state."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from aeviz.models.checkpoint import save_checkpoint
+from aeviz.models.config import ModelConfig
+from aeviz.data.registry import load_dataset
+from aeviz.core.paths import user_models_dir
+from aeviz.training.loop import seeded_model
+from aeviz.ui import state
+
+PAGE = str(Path(__file__).resolve().parents[3] / "aeviz" / "ui" / "pages" / "interpolate.py")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    for name, family, dim in (("tiny-ae2", "ae", 2), ("tiny-vae4", "vae", 4)):
+        if not (user_models_dir() / name).exists():
+            cfg = ModelConfig(family=family, input_shape=(1, 8, 8), hidden=(16,), latent_dim=dim)
+            save_checkpoint(user_models_dir() / name, seeded_model(cfg, 0), dataset_name="digits")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state[state.EXPLORE_MODEL] = "user:tiny-ae2"
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_endpoints_by_index_with_via_points_and_the_slider(app):
+    app.session_state[state.ENDPOINTS] = [3, 17]
+    app.session_state["aeviz.interp.via"] = "5, 9"
+    app.run()
+    _ok(app)
+    assert any("A = #3" in c.value and "via #5, #9" in c.value for c in app.caption)
+    assert app.query_params["a"] == "3" and app.query_params["b"] == "17"
+    strip = app.image[-1]                                  # the filmstrip: 3 segments x 8 steps + 1
+    assert len(strip.value) == 25 and strip.captions[0].startswith("0 · 0.0")
+    # the last step is B itself, a real code: trust distance 0
+    app.slider(key="_w.interp.step").set_value(24).run()
+    _ok(app)
+    assert app.metric[0].value.startswith("0.00") and app.session_state[state.INTERP_T] == 1.0
+    assert app.query_params["t"] == "1"
+    assert [b.label for b in app.get("download_button")] == ["Download GIF", "Download PNG strip"]
+
+
+def test_typed_endpoint_goes_into_state_and_url(app):
+    app.run()
+    app.number_input(key="_w.interp.b").set_value(42).run()
+    _ok(app)
+    assert app.session_state[state.ENDPOINTS][1] == 42 and app.query_params["b"] == "42"
+
+
+def test_class_endpoints_random_members_are_seeded(app):
+    app.run()
+    app.radio(key="_w.interp.mode").set_value("classes")
+    app.run()
+    app.selectbox(key="_w.interp.ca").set_value(3)
+    app.selectbox(key="_w.interp.cb").set_value(8)
+    app.radio(key="_w.interp.how").set_value("member")
+    app.run()
+    _ok(app)
+    a, b = app.session_state[state.ENDPOINTS]
+    _, y = load_dataset("digits").split("test")
+    assert y[a] == 3 and y[b] == 8
+    app.run()
+    assert app.session_state[state.ENDPOINTS] == [a, b]          # same seed, same members
+
+
+def test_class_means_slerp_on_a_4d_vae(app):
+    app.session_state[state.EXPLORE_MODEL] = "user:tiny-vae4"
+    app.run()
+    app.radio(key="_w.interp.mode").set_value("classes")
+    app.radio(key="_w.interp.kind").set_value("slerp")
+    app.run()
+    _ok(app)
+    assert any("Class means" in c.value for c in app.caption)
+    assert len(app.image[-1].value) == 9
