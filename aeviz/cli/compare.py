@@ -7,10 +7,10 @@ a Markdown report (or JSON) and writes PREFIX.md + PREFIX.json when asked.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from aeviz.core import files
 from aeviz.cli.main import checked_dir, print_json
 from aeviz.core.errors import ConfigError
 
@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iwae-k", type=int, default=None, help="importance samples for VAE NLLs (e.g. 5000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pca", action="store_true", help="leave out the PCA baseline")
+    p.add_argument("--quick", action="store_true",
+                   help="only reconstruction, ELBO/KL and active units (seconds; no kNN, judge or IWAE)")
 
 
 def run(args) -> int:
@@ -32,6 +34,7 @@ def run(args) -> int:
     from aeviz.data.registry import load_dataset
     from aeviz.metrics.evaluation import evaluate
     from aeviz.metrics.report import compare_json, compare_markdown
+    from aeviz.training.loop import pca_baseline
     if args.iwae_k is not None and not 1 <= args.iwae_k <= 100_000:
         raise ConfigError(f"--iwae-k must be in 1..100000, got {args.iwae_k}")
     out = _check_prefix(args.out) if args.out else None
@@ -41,13 +44,15 @@ def run(args) -> int:
     names, paths, rows = [], [], []
     for ckpt in ckpts:
         _log(f"evaluating {ckpt.path} on {name} ...")
-        rows.append(evaluate(ckpt, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed))
+        rows.append(evaluate(ckpt, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed,
+                             quick=args.quick))
         names.append(_unique(ckpt.path.name, names))
         paths.append(str(ckpt.path))
     if not args.no_pca:
         for dim in sorted({c.config.latent_dim for c in ckpts}):
             _log(f"fitting the PCA baseline with {dim} components ...")
-            rows.append(evaluate(pca_baseline(data, dim), data, split=args.split, seed=args.seed))
+            rows.append(evaluate(pca_baseline(data, dim), data, split=args.split, seed=args.seed,
+                                 quick=args.quick))
             names.append(_unique(f"pca-{dim}", names))
             paths.append("")
     command = getattr(args, "command_line", "")
@@ -55,24 +60,14 @@ def run(args) -> int:
     markdown = compare_markdown(names, rows, dataset=name, split=args.split, command=command)
     if out is not None:
         md, js = out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
-        md.write_text(markdown, encoding="utf-8")
-        js.write_text(json.dumps(report, indent=1, allow_nan=False), encoding="utf-8")
+        files.write_bytes_atomic(md, markdown.encode("utf-8"))
+        files.write_json_atomic(js, report)
         _log(f"wrote {md} and {js}")
     if args.json:
         print_json(report)
     else:
         print(markdown, end="")
     return 0
-
-
-def pca_baseline(data, latent_dim: int):
-    """PCA with ``latent_dim`` components fitted on the train split, through ``train``."""
-    from aeviz.models.config import ModelConfig, TrainConfig
-    from aeviz.training.loop import train
-    if latent_dim > data.x_train[0].size:
-        raise ConfigError(f"cannot fit PCA with {latent_dim} components to {data.x_train[0].size}-value samples")
-    config = ModelConfig(family="pca", input_shape=tuple(data.sample_shape), latent_dim=latent_dim)
-    return train(config, TrainConfig(epochs=1), data.x_train, device="cpu").model
 
 
 def _check_prefix(text: str) -> Path:

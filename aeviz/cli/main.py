@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import shlex
 import sys
 from pathlib import Path
 
+from aeviz.core import files
 from aeviz.core.errors import AevizError, ConfigError
 
 # name -> (module, help); modules are imported lazily so `--help` stays fast.
@@ -65,15 +65,7 @@ def parse_ints(text: str) -> tuple[int, ...]:
 
 
 def print_json(data) -> None:
-    print(json.dumps(data, indent=None, sort_keys=True, allow_nan=False, default=_jsonable))
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    print(files.json_dumps(data, indent=None, sort_keys=True))
 
 
 def checked_dir(text: str) -> Path:

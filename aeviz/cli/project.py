@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from aeviz.core.errors import ConfigError
+from aeviz.maps.projections import METHOD_NAMES
 
-METHOD_CHOICES = ("latent", "pca", "umap", "tsne")
+METHOD_CHOICES = METHOD_NAMES                  # the projection registry's names
 # flag -> (parameter name, the methods it applies to)
 METHOD_FLAGS = {"n_neighbors": ("n_neighbors", ("umap",)), "min_dist": ("min_dist", ("umap",)),
                 "n_epochs": ("n_epochs", ("umap",)), "perplexity": ("perplexity", ("tsne",))}
@@ -81,15 +82,16 @@ def _codes_of(args) -> tuple[np.ndarray, np.ndarray, str]:
 
 def run(args) -> int:
     from aeviz.cli.main import print_json
-    from aeviz.maps.store import write_map_file
+    from aeviz.maps.store import map_meta, write_map_file
     codes, labels, model_id = _codes_of(args)
     emb, info = run_projection(codes, labels, args, model_id=model_id)
     summary = {k: info[k] for k in ("method", "params", "seed", "n_points", "seconds",
                                     "fit_seconds", "cache_hit", "trustworthiness", "knn_accuracy")}
     summary.update(split=args.split, subsample=args.subsample, out=args.out)
     if args.out:
-        meta = {k: summary[k] for k in ("method", "params", "seed", "split", "n_points",
-                                        "fit_seconds", "trustworthiness", "knn_accuracy")}
+        meta = map_meta(info["method"], info["params"], info["seed"], args.split, codes,
+                        fit_seconds=info["fit_seconds"], trustworthiness=info["trustworthiness"],
+                        knn_accuracy=info["knn_accuracy"])
         write_map_file(Path(args.out), {"embedding": emb, "labels": labels, "codes": codes,
                                         "meta": meta})
     if args.json:

@@ -5,11 +5,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from aeviz.models.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from aeviz.models.checkpoint import CONFIG, Checkpoint, save_checkpoint
 from aeviz.cli.main import parse_ints, print_json
-from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, FAMILIES, LIKELIHOODS, LR_SCHEDULES, NOISES,
+from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, NOISES,
                      ModelConfig, TrainConfig)
+from aeviz.models.families import MODELS, family_fields
 from aeviz.core.errors import ConfigError
+
+# options of the flags for fields some family reads (MODELS[f].uses); a field not named here,
+# e.g. a new family's coefficient, still gets a flag --name of its type and default
+FIELD_FLAGS = {"beta": dict(help="KL weight of a (beta-)VAE"),
+               "noise": dict(choices=NOISES, help="corruption of a denoising AE"),
+               "sparsity": dict(help="L1 weight of a sparse AE")}
 
 
 def add_datasets_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,17 +41,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d, t = ModelConfig(), TrainConfig()
     p.add_argument("--dataset", default="digits", help="dataset name (see `python -m aeviz datasets`)")
     p.add_argument("--data-dir", help="folder with <dataset>/<files>")
-    p.add_argument("--family", default=d.family, choices=FAMILIES, help="model family")
+    p.add_argument("--family", default=d.family, choices=tuple(MODELS),
+                   help="model family: " + "; ".join(f"{k}, {cls.help}" for k, cls in MODELS.items()))
     p.add_argument("--backbone", default=d.backbone, choices=BACKBONES)
     p.add_argument("--latent-dim", type=int, default=d.latent_dim)
     p.add_argument("--hidden", type=parse_ints, default=None,
                    help="comma-separated widths (mlp) or channels (conv); default 256,128 / 32,64; "
                         "the linear backbone has none")
-    p.add_argument("--beta", type=float, default=d.beta, help="KL weight of a (beta-)VAE")
     p.add_argument("--likelihood", default=d.likelihood, choices=LIKELIHOODS)
-    p.add_argument("--noise", default=d.noise, choices=NOISES, help="corruption of a denoising AE")
-    p.add_argument("--noise-level", type=float, default=d.noise_level)
-    p.add_argument("--sparsity", type=float, default=d.sparsity, help="L1 weight of a sparse AE")
+    for name in family_fields():
+        users = ", ".join(k for k, cls in MODELS.items() if name in cls.uses)
+        value = getattr(d, name)
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+                       **{"help": f"used by {users}", **FIELD_FLAGS.get(name, {})})
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
@@ -69,9 +78,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig, TrainConfig]:
     hidden = args.hidden or DEFAULT_HIDDEN[args.backbone]
     model = ModelConfig(family=args.family, backbone=args.backbone, input_shape=tuple(sample_shape),
-                        latent_dim=args.latent_dim, hidden=hidden, beta=args.beta,
-                        likelihood=args.likelihood, noise=args.noise, noise_level=args.noise_level,
-                        sparsity=args.sparsity)
+                        latent_dim=args.latent_dim, hidden=hidden, likelihood=args.likelihood,
+                        **{name: getattr(args, name) for name in family_fields()})
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                             kl_warmup_epochs=args.kl_warmup, binarize=args.binarize,
                             grad_clip=args.grad_clip, weight_decay=args.weight_decay,
@@ -99,12 +107,13 @@ def check_out_dir(out: Path, force: bool) -> None:
 
 def run_train(args) -> int:
     from aeviz.data.registry import load_dataset
+    from aeviz.metrics.evaluation import evaluate
     from aeviz.training.loop import train
     out = Path(args.out)
     check_out_dir(out, args.force)
     data = load_dataset(args.dataset, args.data_dir, progress=_download_bar(args))
     model_cfg, train_cfg = configs_from_args(args, data.sample_shape)
-    bar = None if args.no_progress or model_cfg.family == "pca" else _epoch_bar(train_cfg.epochs)
+    bar = None if args.no_progress or model_cfg.family_class.closed_form else _epoch_bar(train_cfg.epochs)
 
     def on_epoch(epoch: int, row: dict) -> None:
         if bar is not None:
@@ -117,18 +126,14 @@ def run_train(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    metrics = _quick_metrics(result.model, data)
-    save_checkpoint(out, result.model.cpu(), train_config=train_cfg, dataset_name=data.name,
+    ckpt = Checkpoint.of(result.model.cpu(), (train_cfg,), data.name, args.command_line, result.history)
+    metrics = evaluate(ckpt, data, split="test", quick=True)
+    save_checkpoint(out, ckpt.model, stages=ckpt.stages, dataset_name=data.name,
                     command=args.command_line, history=result.history, metrics=metrics, half=args.half)
     last = result.history[-1] if result.history else {}
     print(f"saved {out} ({result.seconds:.1f} s); test loss {last.get('test_loss', float('nan')):.3f}",
           file=sys.stderr)
     return 0
-
-
-def _quick_metrics(model, data) -> dict:
-    from aeviz.metrics.evaluation import evaluate
-    return evaluate(model, data, split="test", quick=True)
 
 
 def _epoch_bar(total: int):
@@ -161,6 +166,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iwae-k", type=int, default=None, help="importance samples for a VAE's NLL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true",
+                   help="only reconstruction, ELBO/KL and active units (seconds; no kNN, judge or IWAE)")
 
 
 def run_eval(args) -> int:
@@ -169,7 +176,7 @@ def run_eval(args) -> int:
     ckpt, data = checkpoint_with_data(args)
     if args.iwae_k is not None and not 1 <= args.iwae_k <= 100_000:
         raise ConfigError(f"--iwae-k must be in 1..100000, got {args.iwae_k}")
-    result = evaluate(ckpt.model, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed)
+    result = evaluate(ckpt, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed, quick=args.quick)
     if args.json:
         print_json(result)
     else:

@@ -72,7 +72,8 @@ def _check(args, root: Path) -> int:
         for r in results:
             print(f"{r['name']:<22} {r['status']}" + (f" ({r['why']})" if r.get("why") else ""))
             for key, was, got, ok in r["rows"]:
-                print(f"    {key:<18} recorded {was:<12.5g} now {got:<12.5g} {'ok' if ok else 'CHANGED'}")
+                print(f"    {key:<18} recorded {_cell(was):<12} now {_cell(got):<12} "
+                      f"{'ok' if ok else 'CHANGED'}")
     return 0 if all(r["status"] != "failed" for r in results) else 1
 
 
@@ -95,3 +96,10 @@ def _log(message: str) -> None:
 
 
 ACTIONS = {"build": _build, "list": _list, "check": _check, "maps": _maps, "eval": _eval}
+
+
+def _cell(value) -> str:
+    """A recorded value as stored: a number, or what a damaged metrics.json holds (null, text)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.5g}"
+    return repr(value)[:12]

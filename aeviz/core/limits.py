@@ -1,14 +1,15 @@
-"""Every size limit aeviz enforces on untrusted input, named once, with its value.
+"""Every size limit aeviz enforces on untrusted input: the one definition of each.
 
 aeviz serves classrooms and opens files that people upload, so each boundary
-caps what it accepts before allocating memory for it. This module is the one
-list of those caps. Modules that enforce a limit should import it from here;
-until they all do, each entry records where the enforcing constant lives and
-``tests/test_security_inputs.py`` fails when the two drift apart.
+caps what it accepts before allocating memory for it. The modules that
+enforce a limit import its constant from here (``from aeviz.core import
+limits`` then ``limits.ZIP_MAX_FILES``); none keeps a copy of the value.
 
-``LIMITS`` maps a name to a ``Limit``; the plain constants below are the
-values to import. ``where`` is ``"module:CONSTANT"`` for a named constant, or
-``"module (literal)"`` where the value is still written inline.
+``LIMITS`` maps each constant's name to a ``Limit``: its value, unit, the
+modules that enforce it and what it bounds. ``tests/system/test_security_inputs.py``
+checks that each of those modules reads the constant, that no module restates
+one, and that each boundary refuses one over its limit and accepts the limit.
+This module imports nothing from aeviz: every layer may import it.
 """
 from __future__ import annotations
 
@@ -17,26 +18,27 @@ from dataclasses import dataclass
 MiB = 2 ** 20
 
 # Uploads (Streamlit's server.maxUploadSize in .streamlit/config.toml is 200 MB too)
-UPLOAD_MAX_BYTES = 200 * MiB            # one uploaded data file or checkpoint .zip
-UPLOAD_MAX_ITEMS = 200_000              # samples in an uploaded dataset
-UPLOAD_MAX_VALUES = 80_000_000          # samples x features after decoding (320 MB float32)
-UPLOAD_MAX_CLASSES = 256                # distinct labels in an upload
-IMAGE_MAX_SIDE = 64                     # uploaded images are shrunk to fit 64x64 by default
-IMAGE_MAX_SOURCE_PIXELS = 1 << 24       # one uploaded image, before decoding (16 Mpx)
+UPLOAD_MAX_BYTES = 200 * MiB
+UPLOAD_MAX_ITEMS = 200_000
+UPLOAD_MAX_VALUES = 80_000_000
+UPLOAD_MAX_CLASSES = 256
+IMAGE_MAX_SIDE = 64
+IMAGE_MAX_SOURCE_PIXELS = 1 << 24
 
 # Zip archives (image uploads, checkpoint uploads)
 ZIP_MAX_FILES = 10_000
-ZIP_MAX_TOTAL_BYTES = 500 * MiB         # counted while decompressing, not read from headers
-ZIP_MAX_RATIO = 200                     # per member, beyond its first RATIO_FREE bytes
+ZIP_MAX_TOTAL_BYTES = 500 * MiB
+ZIP_MAX_RATIO = 200
 ZIP_RATIO_FREE_BYTES = 1 * MiB
 
-# Checkpoints and model configs
-CHECKPOINT_MAX_JSON_BYTES = 4 * MiB     # config.json, history.json, metrics.json
-CHECKPOINT_MAX_HEADER_BYTES = 8 * MiB   # safetensors JSON header
-MODEL_MAX_PARAMETERS = 50_000_000       # ~200 MB of float32 weights
-MODEL_MAX_INPUT_SIZE = 3 * 256 * 256    # values per sample
+# Checkpoints, model and training configs
+CHECKPOINT_MAX_JSON_BYTES = 4 * MiB
+CHECKPOINT_MAX_HEADER_BYTES = 8 * MiB
+CHECKPOINT_MAX_STAGES = 32
+MODEL_MAX_PARAMETERS = 50_000_000
+MODEL_MAX_INPUT_SIZE = 3 * 256 * 256
 MODEL_MAX_LATENT = 1024
-MODEL_MAX_WIDTH = 8192                  # one hidden layer / conv channel count
+MODEL_MAX_WIDTH = 8192
 MODEL_MAX_LAYERS = 8
 TRAIN_MAX_EPOCHS = 100_000
 TRAIN_MAX_BATCH = 65_536
@@ -47,12 +49,12 @@ APP_MAX_LATENT = 64
 APP_MAX_LAYERS = 4
 APP_MAX_WIDTH = 1024
 APP_MAX_PARAMETERS = 5_000_000
-APP_MAX_SAMPLES_SEEN = 6_000_000        # epochs x training images per run
-APP_MAX_CONCURRENT_TRAININGS = 2        # per server process; later runs queue
+APP_MAX_SAMPLES_SEEN = 6_000_000
+APP_MAX_CONCURRENT_TRAININGS = 2
 
 # Downloaded dataset files
 DOWNLOAD_MAX_BYTES = 512 * MiB
-IDX_MAX_BYTES = 1 << 31                 # payload of one IDX file
+IDX_MAX_BYTES = 1 << 31
 IDX_MAX_NDIM = 4
 IDX_MAX_ITEMS = 10_000_000
 
@@ -61,79 +63,87 @@ QUERY_MAX_VALUE_CHARS = 400
 QUERY_MAX_MODELS = 3
 QUERY_MAX_INDEX = 10_000_000
 
-# Names that become file names (aeviz.paths.safe_name)
+# Decoded grids and traversals (Decode page: each cell is one decoder call)
+LATENT_MAX_GRID = 32
+
+# Names that become file names (aeviz.core.paths.safe_name)
 NAME_MAX_CHARS = 64
 
 
 @dataclass(frozen=True)
 class Limit:
     value: int
-    unit: str           # "bytes", "count", ...
-    where: str          # "module:CONSTANT" enforcing it, or "module (literal)"
-    what: str
+    unit: str                   # "bytes", "count", "pixels", "chars", "x" (a ratio)
+    where: tuple[str, ...]      # the modules that enforce it, each reading the constant
+    what: str                   # what it bounds, and why where that is not obvious
 
+
+_ARCHIVE, _UPLOADS, _IMAGES = "aeviz.data.archive", "aeviz.data.uploads", "aeviz.data.images"
+_CKPT, _CONFIG, _TRAIN_PAGE = "aeviz.models.checkpoint", "aeviz.models.config", "aeviz.ui.pages.train"
+_IDX, _QUERY = "aeviz.data.idx", "aeviz.ui.query"
 
 LIMITS: dict[str, Limit] = {
-    "upload bytes": Limit(UPLOAD_MAX_BYTES, "bytes", "aeviz.data.uploads:MAX_BYTES",
-                          "size of one uploaded data file"),
-    "checkpoint upload bytes": Limit(UPLOAD_MAX_BYTES, "bytes", "aeviz.ui.sources:MAX_UPLOAD_BYTES",
-                                     "size of one uploaded checkpoint .zip"),
-    "upload items": Limit(UPLOAD_MAX_ITEMS, "count", "aeviz.data.uploads:MAX_ITEMS",
-                          "samples in an uploaded dataset"),
-    "upload values": Limit(UPLOAD_MAX_VALUES, "count", "aeviz.data.uploads:MAX_VALUES",
-                           "samples x features of an upload"),
-    "upload classes": Limit(UPLOAD_MAX_CLASSES, "count", "aeviz.data.uploads:MAX_CLASSES",
-                            "distinct labels of an upload"),
-    "image side": Limit(IMAGE_MAX_SIDE, "pixels", "aeviz.data.images:MAX_SIDE",
-                        "default target side of uploaded images"),
-    "image source pixels": Limit(IMAGE_MAX_SOURCE_PIXELS, "pixels", "aeviz.data.images:MAX_SOURCE_PIXELS",
-                                 "pixels of one uploaded image before decoding"),
-    "zip files": Limit(ZIP_MAX_FILES, "count", "aeviz.data.archive:MAX_FILES", "members of a zip"),
-    "zip bytes": Limit(ZIP_MAX_TOTAL_BYTES, "bytes", "aeviz.data.archive:MAX_TOTAL_BYTES",
-                       "decompressed size of a zip, counted while inflating"),
-    "zip ratio": Limit(ZIP_MAX_RATIO, "x", "aeviz.data.archive:MAX_RATIO", "inflation of one member"),
-    "zip ratio-free bytes": Limit(ZIP_RATIO_FREE_BYTES, "bytes", "aeviz.data.archive:RATIO_FREE_BYTES",
-                                  "members this small are never called bombs"),
-    "checkpoint json bytes": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", "aeviz.models.checkpoint:MAX_JSON_BYTES",
-                                   "config.json / history.json / metrics.json"),
-    "safetensors header bytes": Limit(CHECKPOINT_MAX_HEADER_BYTES, "bytes",
-                                      "aeviz.models.checkpoint:MAX_HEADER_BYTES", "safetensors JSON header"),
-    "model parameters": Limit(MODEL_MAX_PARAMETERS, "count", "aeviz.models.config:MAX_PARAMETERS",
-                              "parameters of a model built from any config"),
-    "model input size": Limit(MODEL_MAX_INPUT_SIZE, "count", "aeviz.models.config:MAX_INPUT_SIZE",
-                              "values per sample"),
-    "latent size": Limit(MODEL_MAX_LATENT, "count", "aeviz.models.config:MAX_LATENT", "latent_dim"),
-    "layer width": Limit(MODEL_MAX_WIDTH, "count", "aeviz.models.config:MAX_WIDTH", "one hidden width"),
-    "layers": Limit(MODEL_MAX_LAYERS, "count", "aeviz.models.config (literal)", "hidden layers"),
-    "epochs": Limit(TRAIN_MAX_EPOCHS, "count", "aeviz.models.config (literal)", "TrainConfig.epochs"),
-    "batch size": Limit(TRAIN_MAX_BATCH, "count", "aeviz.models.config (literal)", "TrainConfig.batch_size"),
-    "app epochs": Limit(APP_MAX_EPOCHS, "count", "aeviz/ui/pages/train.py:MAX_EPOCHS", "Train page"),
-    "app latent": Limit(APP_MAX_LATENT, "count", "aeviz/ui/pages/train.py:MAX_LATENT", "Train page"),
-    "app layers": Limit(APP_MAX_LAYERS, "count", "aeviz/ui/pages/train.py:MAX_LAYERS", "Train page"),
-    "app width": Limit(APP_MAX_WIDTH, "count", "aeviz/ui/pages/train.py:MAX_WIDTH", "Train page"),
-    "app parameters": Limit(APP_MAX_PARAMETERS, "count", "aeviz/ui/pages/train.py:MAX_PARAMS",
-                            "Train page"),
-    "app samples seen": Limit(APP_MAX_SAMPLES_SEEN, "count", "aeviz/ui/pages/train.py:MAX_SAMPLES_SEEN",
-                              "epochs x training images per app run"),
-    "concurrent trainings": Limit(APP_MAX_CONCURRENT_TRAININGS, "count",
-                                  "aeviz.training.jobs:MAX_CONCURRENT", "per server process"),
-    "download bytes": Limit(DOWNLOAD_MAX_BYTES, "bytes", "aeviz.data.download:MAX_DOWNLOAD_BYTES",
-                            "one downloaded dataset file"),
-    "idx bytes": Limit(IDX_MAX_BYTES, "bytes", "aeviz.data.idx:MAX_BYTES", "payload of one IDX file"),
-    "idx dimensions": Limit(IDX_MAX_NDIM, "count", "aeviz.data.idx:MAX_NDIM", "dimensions of an IDX file"),
-    "idx items": Limit(IDX_MAX_ITEMS, "count", "aeviz.data.idx (literal)", "read_idx(max_items=...)"),
-    "query value chars": Limit(QUERY_MAX_VALUE_CHARS, "chars", "aeviz.ui.query:MAX_VALUE_CHARS",
-                               "one URL query value"),
-    "query models": Limit(QUERY_MAX_MODELS, "count", "aeviz.ui.query:MAX_MODELS", "models in a link"),
-    "query index": Limit(QUERY_MAX_INDEX, "count", "aeviz.ui.query:MAX_INDEX", "point index in a link"),
-    "name chars": Limit(NAME_MAX_CHARS, "chars", "aeviz.core.paths (literal)", "safe_name"),
+    "LATENT_MAX_GRID": Limit(LATENT_MAX_GRID, "count", ("aeviz.latent.arithmetic",),
+                             "cells per side of a decoded grid or steps of a traversal"),
+    "UPLOAD_MAX_BYTES": Limit(UPLOAD_MAX_BYTES, "bytes", (_UPLOADS, "aeviz.ui.sources"),
+                              "one uploaded data file or checkpoint .zip"),
+    "UPLOAD_MAX_ITEMS": Limit(UPLOAD_MAX_ITEMS, "count", (_UPLOADS,), "samples in an uploaded dataset"),
+    "UPLOAD_MAX_VALUES": Limit(UPLOAD_MAX_VALUES, "count", (_UPLOADS,),
+                               "samples x features of an upload after decoding (320 MB of float32)"),
+    "UPLOAD_MAX_CLASSES": Limit(UPLOAD_MAX_CLASSES, "count", (_UPLOADS,), "distinct labels in an upload"),
+    "IMAGE_MAX_SIDE": Limit(IMAGE_MAX_SIDE, "pixels", (_IMAGES, _UPLOADS),
+                            "default target side of uploaded images (image_size: at most 8x this)"),
+    "IMAGE_MAX_SOURCE_PIXELS": Limit(IMAGE_MAX_SOURCE_PIXELS, "pixels", (_IMAGES,),
+                                     "one uploaded image before decoding (decompression bombs)"),
+    "ZIP_MAX_FILES": Limit(ZIP_MAX_FILES, "count", (_ARCHIVE,), "members of one zip"),
+    "ZIP_MAX_TOTAL_BYTES": Limit(ZIP_MAX_TOTAL_BYTES, "bytes", (_ARCHIVE,),
+                                 "inflated size of one zip, counted while inflating (headers can lie)"),
+    "ZIP_MAX_RATIO": Limit(ZIP_MAX_RATIO, "x", (_ARCHIVE,),
+                           "inflation of one member beyond its first ZIP_RATIO_FREE_BYTES"),
+    "ZIP_RATIO_FREE_BYTES": Limit(ZIP_RATIO_FREE_BYTES, "bytes", (_ARCHIVE,),
+                                  "members this small are never called bombs (text compresses > 200x)"),
+    "CHECKPOINT_MAX_JSON_BYTES": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", (_CKPT,),
+                                       "config.json, history.json or metrics.json"),
+    "CHECKPOINT_MAX_HEADER_BYTES": Limit(CHECKPOINT_MAX_HEADER_BYTES, "bytes", (_CKPT,),
+                                         "safetensors JSON header"),
+    "CHECKPOINT_MAX_STAGES": Limit(CHECKPOINT_MAX_STAGES, "count", (_CKPT,),
+                                   "training stages recorded in one config.json"),
+    "MODEL_MAX_PARAMETERS": Limit(MODEL_MAX_PARAMETERS, "count", (_CONFIG,),
+                                  "parameters of a model built from any config (~200 MB of float32)"),
+    "MODEL_MAX_INPUT_SIZE": Limit(MODEL_MAX_INPUT_SIZE, "count", (_CONFIG,), "values per sample"),
+    "MODEL_MAX_LATENT": Limit(MODEL_MAX_LATENT, "count", (_CONFIG,), "latent_dim"),
+    "MODEL_MAX_WIDTH": Limit(MODEL_MAX_WIDTH, "count", (_CONFIG,), "one hidden width or conv channel count"),
+    "MODEL_MAX_LAYERS": Limit(MODEL_MAX_LAYERS, "count", (_CONFIG,), "hidden layers"),
+    "TRAIN_MAX_EPOCHS": Limit(TRAIN_MAX_EPOCHS, "count", (_CONFIG,), "TrainConfig.epochs"),
+    "TRAIN_MAX_BATCH": Limit(TRAIN_MAX_BATCH, "count", (_CONFIG,), "TrainConfig.batch_size"),
+    "APP_MAX_EPOCHS": Limit(APP_MAX_EPOCHS, "count", (_TRAIN_PAGE,), "epochs of one run on the Train page"),
+    "APP_MAX_LATENT": Limit(APP_MAX_LATENT, "count", (_TRAIN_PAGE,), "latent size on the Train page"),
+    "APP_MAX_LAYERS": Limit(APP_MAX_LAYERS, "count", (_TRAIN_PAGE,), "hidden layers on the Train page"),
+    "APP_MAX_WIDTH": Limit(APP_MAX_WIDTH, "count", (_TRAIN_PAGE,), "one hidden width on the Train page"),
+    "APP_MAX_PARAMETERS": Limit(APP_MAX_PARAMETERS, "count", (_TRAIN_PAGE,),
+                                "parameters of a model trained from the app"),
+    "APP_MAX_SAMPLES_SEEN": Limit(APP_MAX_SAMPLES_SEEN, "count", (_TRAIN_PAGE,),
+                                  "epochs x training images per app run (~100 MNIST epochs on two cores)"),
+    "APP_MAX_CONCURRENT_TRAININGS": Limit(APP_MAX_CONCURRENT_TRAININGS, "count", ("aeviz.training.jobs",),
+                                          "training threads at once per server process; later runs queue"),
+    "DOWNLOAD_MAX_BYTES": Limit(DOWNLOAD_MAX_BYTES, "bytes", ("aeviz.data.download",),
+                                "one downloaded dataset file"),
+    "IDX_MAX_BYTES": Limit(IDX_MAX_BYTES, "bytes", (_IDX,), "payload of one IDX file (MNIST's is 47 MB)"),
+    "IDX_MAX_NDIM": Limit(IDX_MAX_NDIM, "count", (_IDX,), "dimensions of an IDX file"),
+    "IDX_MAX_ITEMS": Limit(IDX_MAX_ITEMS, "count", (_IDX,), "items (first dimension) of an IDX file"),
+    "QUERY_MAX_VALUE_CHARS": Limit(QUERY_MAX_VALUE_CHARS, "chars", (_QUERY,), "one URL query value"),
+    "QUERY_MAX_MODELS": Limit(QUERY_MAX_MODELS, "count", (_QUERY,), "models in a shareable link"),
+    "QUERY_MAX_INDEX": Limit(QUERY_MAX_INDEX, "count", (_QUERY,), "point index in a shareable link (exclusive)"),
+    "NAME_MAX_CHARS": Limit(NAME_MAX_CHARS, "chars", ("aeviz.core.paths",),
+                            "a name that becomes a file name (safe_name)"),
 }
 
 
 def table() -> str:
     """The limits as a Markdown table (for the README)."""
-    rows = ["| limit | value | enforced in |", "|---|---|---|"]
+    rows = ["| limit | value | unit | enforced in |", "|---|---|---|---|"]
     for name, lim in LIMITS.items():
         value = f"{lim.value // MiB} MiB" if lim.unit == "bytes" and lim.value >= MiB else f"{lim.value:,}"
-        rows.append(f"| {name} ({lim.what}) | {value} | `{lim.where}` |")
+        where = ", ".join(f"`{module}`" for module in lim.where)
+        rows.append(f"| `{name}`: {lim.what} | {value} | {lim.unit} | {where} |")
     return "\n".join(rows)

@@ -8,9 +8,10 @@ import os
 import re
 from pathlib import Path
 
+from aeviz.core import limits
 from aeviz.core.errors import ConfigError
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.NAME_MAX_CHARS - 1}}}")
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")   # Debian's dataset-* packages
 
 
@@ -32,6 +33,12 @@ def data_dirs(explicit: str | Path | None = None) -> list[Path]:
     return dirs
 
 
+def pretrained_dir() -> Path:
+    """AEVIZ_PRETRAINED_DIR, else ``pretrained/`` of the checkout aeviz runs from: the shipped zoo."""
+    env = os.environ.get("AEVIZ_PRETRAINED_DIR")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "pretrained"
+
+
 def user_models_dir() -> Path:
     """AEVIZ_MODELS_DIR, else <cache>/models: where trained models are saved."""
     env = os.environ.get("AEVIZ_MODELS_DIR")
@@ -42,6 +49,6 @@ def safe_name(name: str) -> str:
     """Return ``name`` if it is a safe single path component, else raise."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise ConfigError(
-            f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            f"invalid name {name!r}: use 1-{limits.NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no slashes, no '..')")
     return name

@@ -20,12 +20,9 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from aeviz.core import limits
 from aeviz.core.errors import DataError
 
-MAX_FILES = 10_000
-MAX_TOTAL_BYTES = 500 * 2**20
-MAX_RATIO = 200
-RATIO_FREE_BYTES = 1 << 20   # members this small cannot be bombs; text/zeros compress > 200x
 _CHUNK = 1 << 16
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # what zipfile raises for damaged archives, besides BadZipFile
@@ -35,9 +32,9 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, st
 ZipSource = str | Path | bytes | BinaryIO
 
 
-def iter_members(zip_source: ZipSource, *, max_files: int = MAX_FILES,
-                 max_total_bytes: int = MAX_TOTAL_BYTES,
-                 max_ratio: float = MAX_RATIO) -> Iterator[tuple[str, bytes]]:
+def iter_members(zip_source: ZipSource, *, max_files: int = limits.ZIP_MAX_FILES,
+                 max_total_bytes: int = limits.ZIP_MAX_TOTAL_BYTES,
+                 max_ratio: float = limits.ZIP_MAX_RATIO) -> Iterator[tuple[str, bytes]]:
     """Yield (normalised name, content) of each file member; directories are skipped.
 
     Every name and header is checked before the first member is yielded.
@@ -55,9 +52,9 @@ def iter_members(zip_source: ZipSource, *, max_files: int = MAX_FILES,
             yield name, _read_member(zf, info, name, budget, max_total_bytes, max_ratio)
 
 
-def safe_extract(zip_source: ZipSource, dest: Path, *, max_files: int = MAX_FILES,
-                 max_total_bytes: int = MAX_TOTAL_BYTES,
-                 max_ratio: float = MAX_RATIO) -> list[Path]:
+def safe_extract(zip_source: ZipSource, dest: Path, *, max_files: int = limits.ZIP_MAX_FILES,
+                 max_total_bytes: int = limits.ZIP_MAX_TOTAL_BYTES,
+                 max_ratio: float = limits.ZIP_MAX_RATIO) -> list[Path]:
     """Extract into the new folder ``dest`` (must not exist, or be empty); return the files."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -152,7 +149,7 @@ def _safe_name(raw: str) -> str:
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: list[int],
                  max_total_bytes: int, max_ratio: float) -> bytes:
-    limit = max(RATIO_FREE_BYTES, int(max_ratio * max(info.compress_size, 1)))
+    limit = max(limits.ZIP_RATIO_FREE_BYTES, int(max_ratio * max(info.compress_size, 1)))
     out = bytearray()
     try:
         with zf.open(info) as f:

@@ -16,11 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
+from aeviz.core import files
+from aeviz.core import limits
 from aeviz.core.errors import DataError
 from aeviz.core.paths import cache_dir
 
 Progress = Callable[[int, int], None]    # (bytes done, total bytes or 0 when unknown)
-MAX_DOWNLOAD_BYTES = 512 * 2**20
 _CHUNK = 1 << 16
 _USER_AGENT = "aeviz (python urllib)"
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
@@ -75,14 +76,12 @@ def _read_marker(marker: Path) -> dict | None:
 
 
 def _write_marker(marker: Path, record: dict) -> None:
-    try:   # an optimisation only: if it cannot be written the MD5 is computed next time
-        marker.write_text(json.dumps(record))
-    except OSError:
-        pass
+    # an optimisation only: if it cannot be written the MD5 is computed next time
+    files.cache_write("download check", marker.parent, lambda: files.write_json_atomic(marker, record))
 
 
 def download(url_list: Sequence[str], dest: Path, md5: str, progress: Progress | None = None,
-             timeout: float = 30, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+             timeout: float = 30, max_bytes: int = limits.DOWNLOAD_MAX_BYTES) -> Path:
     """Fetch ``dest`` from the first mirror that delivers bytes with this MD5.
 
     Returns ``dest``. Raises DownloadError (a DataError) listing every mirror's

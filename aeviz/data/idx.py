@@ -15,20 +15,19 @@ from typing import BinaryIO
 
 import numpy as np
 
+from aeviz.core import limits
 from aeviz.core.errors import DataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UINT8 = 0x08
 _TYPE_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32",
                0x0E: "float64"}
-MAX_NDIM = 4
-MAX_BYTES = 1 << 31            # 2 GiB of payload: far above MNIST's 47 MB
 _CHUNK = 1 << 20
 _DECODE_ERRORS = (OSError, EOFError, zlib.error)   # gzip.BadGzipFile is an OSError
 
 
 def read_idx(source: str | Path | bytes, expect_ndim: int | None = None,
-             max_items: int = 10_000_000, max_bytes: int = MAX_BYTES) -> np.ndarray:
+             max_items: int = limits.IDX_MAX_ITEMS, max_bytes: int = limits.IDX_MAX_BYTES) -> np.ndarray:
     """Parse an IDX file (path or bytes, gzip or raw) into a uint8 array.
 
     ``max_items`` bounds the first dimension (number of items), ``max_bytes`` the
@@ -81,8 +80,8 @@ def _read_header(f: BinaryIO, where: str, expect_ndim: int | None) -> tuple[int,
     if code != _UINT8:
         name = _TYPE_NAMES.get(code, f"unknown 0x{code:02x}")
         raise DataError(f"{where}: IDX type {name} is not supported; only uint8 (0x08) is")
-    if not 1 <= ndim <= MAX_NDIM:
-        raise DataError(f"{where}: IDX header says {ndim} dimensions; expected 1..{MAX_NDIM}")
+    if not 1 <= ndim <= limits.IDX_MAX_NDIM:
+        raise DataError(f"{where}: IDX header says {ndim} dimensions; expected 1..{limits.IDX_MAX_NDIM}")
     if expect_ndim is not None and ndim != expect_ndim:
         raise DataError(f"{where}: IDX file has {ndim} dimensions, expected {expect_ndim} "
                         "(images are 3-D, labels 1-D): is it the right file?")

@@ -1,7 +1,7 @@
 """Image uploads: a zip (read through ``aeviz.archive``) or a folder of image files.
 
 All images become one shape: ``image_size`` or the most common size, shrunk to
-fit MAX_SIDE; greyscale unless some image has colour (then all are RGB).
+fit ``limits.IMAGE_MAX_SIDE``; greyscale unless some image has colour (then all are RGB).
 Labels come from sub-folder names when there are any. Sizes are read from the
 headers first, so nothing is decoded before the limits are checked; any file
 that is not a readable image makes the whole upload fail, naming the files.
@@ -16,13 +16,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from aeviz.core import limits
 from aeviz.data.archive import iter_members
 from aeviz.core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
                   ".ppm", ".pbm")
-MAX_SIDE = 64                 # default target shape never exceeds 64x64
-MAX_SOURCE_PIXELS = 1 << 24   # 16 Mpx per image: refuse decompression bombs before decoding
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError,
                  ZeroDivisionError, Image.DecompressionBombError)
@@ -106,7 +105,7 @@ def _headers(files: Files) -> tuple[list[tuple[int, int]], bool, set[str]]:
     for name, blob in files:
         try:
             with Image.open(io.BytesIO(blob)) as im:
-                if im.width * im.height > MAX_SOURCE_PIXELS or min(im.size) < 1:
+                if im.width * im.height > limits.IMAGE_MAX_SOURCE_PIXELS or min(im.size) < 1:
                     raise ValueError("too many pixels")
                 sizes.append(im.size)
                 colour = colour or _has_colour(im)
@@ -139,8 +138,8 @@ def _target_size(sizes: list[tuple[int, int]],
         h, w = image_size
         return w, h, f"resized to {h}x{w} ({len(sizes) - n_same[(w, h)]} changed)"
     (w, h), count = n_same.most_common(1)[0]
-    if max(w, h) > MAX_SIDE:
-        scale = MAX_SIDE / max(w, h)
+    if max(w, h) > limits.IMAGE_MAX_SIDE:
+        scale = limits.IMAGE_MAX_SIDE / max(w, h)
         w, h = max(1, round(w * scale)), max(1, round(h * scale))
     changed = len(sizes) - n_same[(w, h)]
     return w, h, f"{h}x{w} pixels" + (f" ({changed} resized)" if changed else "")

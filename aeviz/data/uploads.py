@@ -14,22 +14,19 @@ from typing import Callable
 
 import numpy as np
 
+from aeviz.core import limits
 from aeviz.data.archive import iter_members
 from aeviz.data.dataset import Dataset
 from aeviz.core.errors import DataError
 from aeviz.data.tables import parse_csv
-from aeviz.data.images import MAX_SIDE, images_from_folder, images_from_zip
+from aeviz.data.images import images_from_folder, images_from_zip
 
-MAX_BYTES = 200 * 2**20
-MAX_ITEMS = 200_000
-MAX_VALUES = 80_000_000    # samples x features after decoding: 320 MB as float32
-MAX_CLASSES = 256
 X_KEYS, Y_KEYS = ("x", "X", "data"), ("y", "labels", "Y", "label")
 Parsed = tuple[np.ndarray, np.ndarray | None, list[str]]   # x, raw labels or None, notes
 
 
-def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int = MAX_BYTES,
-                   max_items: int = MAX_ITEMS, image_size: tuple[int, int] | None = None,
+def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int = limits.UPLOAD_MAX_BYTES,
+                   max_items: int = limits.UPLOAD_MAX_ITEMS, image_size: tuple[int, int] | None = None,
                    test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """Parse an upload (bytes, a file path, or a folder of images) into a seeded train/test Dataset.
 
@@ -39,7 +36,8 @@ def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int 
         raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     image_size = _check_image_size(image_size)
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        x, y, notes = images_from_folder(Path(source), max_items, max_bytes, image_size, MAX_VALUES)
+        x, y, notes = images_from_folder(Path(source), max_items, max_bytes, image_size,
+                                         limits.UPLOAD_MAX_VALUES)
     else:
         suffix = Path(filename).suffix.lower()
         reader = READERS.get(suffix)
@@ -49,8 +47,8 @@ def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int 
         data = _read_bytes(source, filename, max_bytes)
         x, y, notes = reader(data, filename, max_items, image_size)
     x = _as_samples(x, filename, image_size)
-    if x.size > MAX_VALUES:
-        raise DataError(f"{filename}: {x.size:,} values is over the limit of {MAX_VALUES:,}; "
+    if x.size > limits.UPLOAD_MAX_VALUES:
+        raise DataError(f"{filename}: {x.size:,} values is over the limit of {limits.UPLOAD_MAX_VALUES:,}; "
                         "upload fewer or smaller samples")
     x, scaling = _scale(x, filename)
     codes, class_names = encode_labels(y, len(x), filename)
@@ -61,8 +59,8 @@ def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int 
 def _check_image_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
-    if len(size) != 2 or not all(isinstance(s, int) and 1 <= s <= 8 * MAX_SIDE for s in size):
-        raise DataError(f"image_size must be (height, width) with each in 1..{8 * MAX_SIDE}, "
+    if len(size) != 2 or not all(isinstance(s, int) and 1 <= s <= 8 * limits.IMAGE_MAX_SIDE for s in size):
+        raise DataError(f"image_size must be (height, width) with each in 1..{8 * limits.IMAGE_MAX_SIDE}, "
                         f"got {size!r}")
     return (int(size[0]), int(size[1]))
 
@@ -125,8 +123,8 @@ def _check_npy_header(shape: tuple, dtype: np.dtype, where: str, max_items: int,
         raise DataError(f"{where}: holds a single scalar; expected an array of samples")
     if shape[0] > max_items:
         raise DataError(f"{where}: {shape[0]:,} samples is over the limit of {max_items:,}")
-    if int(np.prod(shape, dtype=object)) > MAX_VALUES:
-        raise DataError(f"{where}: shape {shape} holds more than {MAX_VALUES:,} values")
+    if int(np.prod(shape, dtype=object)) > limits.UPLOAD_MAX_VALUES:
+        raise DataError(f"{where}: shape {shape} holds more than {limits.UPLOAD_MAX_VALUES:,} values")
 
 
 def _parse_npy(data: bytes, where: str, max_items: int, image_size) -> Parsed:
@@ -156,7 +154,7 @@ def _parse_csv(data: bytes, where: str, max_items: int, image_size) -> Parsed:
 
 
 def _parse_zip(data: bytes, where: str, max_items: int, image_size) -> Parsed:
-    return images_from_zip(data, where, max_items, image_size, MAX_VALUES)
+    return images_from_zip(data, where, max_items, image_size, limits.UPLOAD_MAX_VALUES)
 
 
 READERS: dict[str, Callable[..., Parsed]] = {
@@ -249,8 +247,8 @@ def encode_labels(y: np.ndarray | None, n: int, where: str) -> tuple[np.ndarray,
     if y.dtype.kind == "S":
         y = np.char.decode(y, "utf-8", errors="replace")
     values, codes = np.unique(y, return_inverse=True)
-    if len(values) > MAX_CLASSES:
-        raise DataError(f"{where}: {len(values):,} distinct labels; at most {MAX_CLASSES} "
+    if len(values) > limits.UPLOAD_MAX_CLASSES:
+        raise DataError(f"{where}: {len(values):,} distinct labels; at most {limits.UPLOAD_MAX_CLASSES} "
                         "classes are supported (labels must be categories, not measurements)")
     return codes.astype(np.int64).reshape(n), tuple(str(v) for v in values)
 

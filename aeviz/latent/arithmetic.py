@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aeviz.core import limits
 from aeviz.core.errors import ConfigError
 
-MAX_GRID = 32                   # cells per side of a decoded grid
 PRIOR_RANGE = (-3.0, 3.0)       # a VAE's N(0, I) prior: +-3 std covers 99.7%
 
 
@@ -43,8 +43,8 @@ def traversal_grid(z: np.ndarray, ranges: np.ndarray, n_steps: int,
     ranges = np.asarray(ranges, dtype=np.float64)
     if ranges.shape != (len(z), 2):
         raise ConfigError(f"ranges must be (D, 2) = ({len(z)}, 2), got {ranges.shape}")
-    if not 2 <= n_steps <= MAX_GRID:
-        raise ConfigError(f"n_steps must be in 2..{MAX_GRID}, got {n_steps}")
+    if not 2 <= n_steps <= limits.LATENT_MAX_GRID:
+        raise ConfigError(f"n_steps must be in 2..{limits.LATENT_MAX_GRID}, got {n_steps}")
     dims = list(range(len(z))) if dims is None else [int(d) for d in dims]
     bad = [d for d in dims if not 0 <= d < len(z)]
     if bad:
@@ -73,8 +73,8 @@ def plane_grid(x_range: tuple[float, float], y_range: tuple[float, float],
     out as an image grid have the same orientation as the map.
     """
     n_rows = n_cols if n_rows is None else n_rows
-    if not (2 <= n_cols <= MAX_GRID and 2 <= n_rows <= MAX_GRID):
-        raise ConfigError(f"grid size must be 2..{MAX_GRID} per side, got {n_cols} x {n_rows}")
+    if not (2 <= n_cols <= limits.LATENT_MAX_GRID and 2 <= n_rows <= limits.LATENT_MAX_GRID):
+        raise ConfigError(f"grid size must be 2..{limits.LATENT_MAX_GRID} per side, got {n_cols} x {n_rows}")
     (x0, x1), (y0, y1) = x_range, y_range
     if not (np.isfinite([x0, x1, y0, y1]).all() and x1 > x0 and y1 > y0):
         raise ConfigError(f"grid region must have finite low < high, got x={x_range}, y={y_range}")

@@ -2,9 +2,7 @@
 
 A path of K waypoints with ``steps`` intervals per segment has
 (K - 1) * steps + 1 points and passes exactly through every waypoint.
-Each step also gets a trust value: its distance to the nearest real code,
-divided by the typical nearest-neighbour spacing of the real codes, so
-"1.0" means "as close to the data as data points are to each other".
+How far each step lies from the real codes is ``aeviz.latent.trust``'s job.
 """
 from __future__ import annotations
 
@@ -106,57 +104,3 @@ def random_member(labels: np.ndarray, label: int, seed: int) -> int:
     if len(idx) == 0:
         raise ConfigError(f"class {label!r} has no points in this split; pick another class")
     return int(np.random.default_rng(seed).choice(idx))
-
-
-class CodeTrust:
-    """Distance of new codes to the nearest real code, in units of typical spacing.
-
-    ``fit`` stores the codes and the median nearest-neighbour distance among a
-    seeded subsample of them; ``score`` returns that ratio per query point
-    (0 = on a real code, ~1 = typical gap between data points, >>1 = off the data).
-    """
-
-    def __init__(self, max_reference: int = 5000, random_state: int = 0):
-        self.max_reference = max_reference
-        self.random_state = random_state
-
-    def fit(self, codes: np.ndarray) -> "CodeTrust":
-        c = np.asarray(codes, dtype=np.float64)
-        if c.ndim != 2 or len(c) < 2:
-            raise ConfigError(f"need at least 2 codes of shape (N, D) to measure spacing, got {c.shape}")
-        rng = np.random.default_rng(self.random_state)
-        ref = c if len(c) <= self.max_reference else c[rng.choice(len(c), self.max_reference, replace=False)]
-        rows = np.arange(len(ref)) if len(ref) <= 1000 else rng.choice(len(ref), 1000, replace=False)
-        d = _pairwise(ref[rows], ref)
-        d[np.arange(len(rows)), rows] = np.inf           # a point is not its own neighbour
-        nn = d.min(1)
-        self.reference_ = ref
-        self.spacing_ = float(np.median(nn)) if len(nn) else 1.0
-        self.spacing_ = self.spacing_ if self.spacing_ > 0 else 1.0
-        return self
-
-    def score(self, points: np.ndarray) -> np.ndarray:
-        """(M,) distance to the nearest reference code / typical spacing."""
-        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
-        if p.shape[1] != self.reference_.shape[1]:
-            raise ConfigError(f"points have {p.shape[1]} dimensions, the codes have "
-                              f"{self.reference_.shape[1]}")
-        out = np.empty(len(p))
-        for i in range(0, len(p), 256):                   # bounded memory: 256 x N distances
-            out[i:i + 256] = _pairwise(p[i:i + 256], self.reference_).min(1)
-        return out / self.spacing_
-
-
-def trust_label(ratio: float) -> str:
-    """Words for a CodeTrust ratio, for captions."""
-    if ratio <= 1.5:
-        return "on the data"
-    if ratio <= 4.0:
-        return "near the data"
-    return "far from any real code"
-
-
-def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances (len(a), len(b)), clipped at 0 against rounding."""
-    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
-    return np.sqrt(np.maximum(sq, 0.0))

@@ -61,8 +61,9 @@ def check_codes(codes, what: str = "codes") -> np.ndarray:
 class Projection(BaseEstimator, TransformerMixin):
     """Base class: validation, timing and the inverse shared by every method."""
 
-    method = "base"
+    method = "base"          # registry key, set by @register
     min_points = 1           # fewest points `fit` accepts (after de-duplication, where done)
+    exact = False            # True: refitting is cheap and deterministic, transform/inverse exact
 
     # -- subclass hooks -----------------------------------------------------
     def _validate(self, codes: np.ndarray) -> None:

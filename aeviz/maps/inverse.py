@@ -44,6 +44,7 @@ from scipy.spatial import cKDTree
 
 from aeviz.core.errors import ProjectionError
 from aeviz.latent.knn import knn_query
+from aeviz.latent.trust import DataDistance
 
 DEFAULT_INVERSE = "rbf"                # lowest held-out error in the table above
 _KD_TREE_MAX_DIMS = 3                # a k-d tree beats brute force only in very few dimensions
@@ -164,27 +165,14 @@ def _standardise(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ((a - mean) / std).astype(np.float32), mean, std
 
 
-def map_spacing(embedding: np.ndarray) -> float:
-    """Median distance from a mapped point to its nearest distinct mapped point.
-
-    The unit that makes map distances scale-free (UMAP, t-SNE and PCA maps
-    differ in scale by orders of magnitude).
-    """
-    emb = np.unique(np.asarray(embedding, np.float64), axis=0)
-    if len(emb) < 2:
-        return 1.0
-    dist, _ = cKDTree(emb).query(emb, k=2)
-    return float(max(np.median(dist[:, 1]), 1e-12))
-
-
-def _map_geometry(projection) -> tuple[float, cKDTree]:
-    """(spacing, k-d tree) of the projection's map, kept on it: clicks must not redo them."""
+def _map_distance(projection) -> DataDistance:
+    """DataDistance fitted on the projection's map, kept on it: clicks must not refit it."""
     emb = projection.embedding_
-    cached = getattr(projection, "_trust_geometry", None)
+    cached = getattr(projection, "_data_distance", None)
     if cached is None or cached[0] is not emb:
-        cached = (emb, map_spacing(emb), cKDTree(np.asarray(emb, np.float64)))
-        projection._trust_geometry = cached
-    return cached[1], cached[2]
+        cached = (emb, DataDistance().fit(emb))
+        projection._data_distance = cached
+    return cached[1]
 
 
 def inverse_with_trust(projection, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -195,9 +183,9 @@ def inverse_with_trust(projection, points: np.ndarray) -> tuple[np.ndarray, dict
     (M,) float32:
       nearest_distance       map distance to the nearest real mapped point
       roundtrip_error        |transform(inverse(y)) - y| in map units
-      *_norm                 the same divided by the map's median
-                             nearest-neighbour spacing (scale-free; ~1 is
-                             "among the data", >> 1 is empty map space)
+      *_norm                 the same divided by the map's spacing
+                             (``aeviz.latent.trust.DataDistance``: scale-free;
+                             ~1 is "among the data", >> 1 is empty map space)
     Cost: one inverse plus one forward transform of M points; for UMAP/t-SNE
     the transform is an optimisation against the fixed map, about
     O(M * (N + epochs * k)), done in bounded chunks.
@@ -205,9 +193,9 @@ def inverse_with_trust(projection, points: np.ndarray) -> tuple[np.ndarray, dict
     points = np.asarray(points, dtype=np.float32)
     codes = projection.inverse_transform(points)
     back = projection.transform(codes)
-    spacing, tree = _map_geometry(projection)
-    nearest, _ = tree.query(points.astype(np.float64), k=1)
+    data = _map_distance(projection)
+    _, nearest = data.nearest(points)
     roundtrip = np.linalg.norm(back.astype(np.float64) - points, axis=1)
     trust = {"nearest_distance": nearest, "roundtrip_error": roundtrip}
-    trust.update({f"{k}_norm": v / spacing for k, v in list(trust.items())})
+    trust.update({f"{k}_norm": v / data.spacing_ for k, v in list(trust.items())})
     return codes, {k: np.asarray(v, np.float32) for k, v in trust.items()}

@@ -20,13 +20,14 @@ from aeviz.maps.inverse import DEFAULT_INVERSE, INVERSES, KNNBlend, make_inverse
 from aeviz.maps.base import METHODS, Projection, check_codes, register, require
 from aeviz.maps.nonlinear import TSNEProjection, UMAPProjection  # registers "umap", "tsne"
 
-__all__ = ["METHODS", "Projection", "LatentProjection", "PCAProjection", "UMAPProjection",
+__all__ = ["METHODS", "METHOD_NAMES", "Projection", "LatentProjection", "PCAProjection", "UMAPProjection",
            "TSNEProjection", "FixedMap", "make_projection", "stratified_subsample", "check_codes"]
 
 
 @register("latent")
 class LatentProjection(Projection):
     """The identity, for models whose codes are already 2-D."""
+    exact = True
 
     def __init__(self, random_state: int | None = 0):
         self.random_state = random_state           # unused; every method accepts it
@@ -54,6 +55,7 @@ class PCAProjection(Projection):
     space) that maps to the given map point, so transform(inverse(y)) == y.
     """
     min_points = 2
+    exact = True
 
     def __init__(self, whiten: bool = False, random_state: int | None = 0):
         self.whiten = whiten
@@ -75,6 +77,10 @@ class PCAProjection(Projection):
 
     def _inverse(self, points: np.ndarray) -> np.ndarray:
         return self.pca_.inverse_transform(points.astype(np.float64))
+
+
+# every registered method, the cheap exact ones first: what the app's pickers, the URL and the CLI offer
+METHOD_NAMES = tuple(sorted(METHODS, key=lambda name: not METHODS[name].exact))
 
 
 class FixedMap(Projection):

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 import zipfile
@@ -37,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from aeviz.core import files
 from aeviz.core.errors import ProjectionError
 from aeviz.maps.quality import knn_accuracy_cv, trustworthiness
 from aeviz.core.paths import cache_dir
-from aeviz.maps.projections import FixedMap, Projection, check_codes, make_projection
+from aeviz.maps.projections import METHODS, FixedMap, Projection, check_codes, make_projection
 
 CACHE_VERSION = 1                     # bump when the entry layout changes
 # bump a method's number when its algorithm changes its output for the same parameters
@@ -48,7 +47,6 @@ CACHE_VERSION = 1                     # bump when the entry layout changes
 # umap 2 / tsne 2: the size-based UMAP epochs and the 125+150-iteration t-SNE schedule.
 ENGINE_VERSIONS = {"umap": 2, "tsne": 2}
 QUALITY_POINTS = 3000                 # subsample for the stored trustworthiness (O(N^2))
-_EXACT_METHODS = ("latent", "pca")    # refitting these is cheap and exact
 
 
 def codes_digest(codes: np.ndarray) -> str:
@@ -70,16 +68,11 @@ def map_key(model_id: str, split: str, method: str, params: dict, seed: int, n_p
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready copy: numpy scalars to Python, tuples to lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ProjectionError(f"projection parameter value {value!r} is not JSON-serialisable")
+    """JSON-ready copy of projection parameters (``files.json_safe``), refused if impossible."""
+    try:
+        return files.json_safe(value)
+    except TypeError:
+        raise ProjectionError(f"projection parameter value {value!r} is not JSON-serialisable") from None
 
 
 def read_map_file(path: Path) -> dict[str, np.ndarray] | None:
@@ -96,21 +89,12 @@ def read_map_file(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def write_map_file(path: Path, arrays: dict[str, Any]) -> None:
-    """Atomic ``.npz`` write (temp file in the same folder, then os.replace)."""
+    """Atomic ``.npz`` write; ``meta`` is stored as canonical JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plain = {k: (np.array(json.dumps(_plain(v), sort_keys=True)) if k == "meta" else np.asarray(v))
+    plain = {k: (np.array(files.json_dumps(_plain(v), sort_keys=True)) if k == "meta" else np.asarray(v))
              for k, v in arrays.items() if v is not None}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **plain)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(path, lambda f: np.savez(f, **plain))
 
 
 class MapCache:
@@ -143,13 +127,7 @@ class MapCache:
 
     def put(self, key: str, arrays: dict) -> bool:
         """Store an entry; on a read-only or full disk warn and return False."""
-        try:
-            write_map_file(self.path(key), arrays)
-        except OSError as e:
-            warnings.warn(f"could not write the map cache in {self.root} ({e}); the map was "
-                          "computed but will be recomputed next time", RuntimeWarning, stacklevel=2)
-            return False
-        return True
+        return files.cache_write("map", self.root, lambda: write_map_file(self.path(key), arrays))
 
 
 def shipped_map(checkpoint_dir: str | Path, method: str, split: str, params: dict, seed: int,
@@ -163,9 +141,26 @@ def shipped_map(checkpoint_dir: str | Path, method: str, split: str, params: dic
     return None
 
 
+def map_meta(method: str, params: dict, seed: int, split: str, codes: np.ndarray, *,
+             fit_seconds: float | None, trustworthiness: float | None,
+             knn_accuracy: float | None, digest: str | None = None) -> dict[str, Any]:
+    """The ``meta`` of every map file (cache entry, ``project --out``, a zoo model's maps/).
+
+    ``engine`` is the method's ENGINE_VERSIONS number: a map made by an older
+    algorithm is never taken for a current one, shipped or cached.
+    """
+    return {"method": method, "params": _plain(params), "seed": seed, "split": split,
+            "n_points": int(len(codes)), "codes_digest": digest or codes_digest(codes),
+            "engine": ENGINE_VERSIONS.get(method, 1),
+            "fit_seconds": None if fit_seconds is None else round(float(fit_seconds), 4),
+            "trustworthiness": trustworthiness, "knn_accuracy": knn_accuracy}
+
+
 def _matches(arrays: dict, method: str, params: dict, seed: int, codes: np.ndarray) -> bool:
     meta, stored = arrays["meta"], arrays.get("codes")
     if (meta.get("method"), meta.get("params"), meta.get("seed")) != (method, _plain(params), seed):
+        return False
+    if meta.get("engine", 1) != ENGINE_VERSIONS.get(method, 1):
         return False
     if stored is None or stored.shape != codes.shape or arrays["embedding"].shape[0] != len(codes):
         return False
@@ -228,13 +223,11 @@ def _lookup(store: MapCache | None, key: str, checkpoint_dir, method: str, split
 
 def _compute(est: Projection, codes: np.ndarray, labels, split: str, digest: str) -> dict:
     emb = est.fit(codes).embedding_
-    params = _plain({k: v for k, v in est.get_params().items() if k != "random_state"})
-    meta = {"method": est.method, "params": params, "seed": est.random_state, "split": split,
-            "n_points": len(codes), "codes_digest": digest,
-            "fit_seconds": round(est.fit_seconds_, 4),
-            "trustworthiness": trustworthiness(codes, emb, max_points=QUALITY_POINTS, seed=0)
-            if len(codes) >= 3 else None,
-            "knn_accuracy": None if labels is None else _knn(emb, labels)}
+    params = {k: v for k, v in est.get_params().items() if k != "random_state"}
+    meta = map_meta(est.method, params, est.random_state, split, codes, fit_seconds=est.fit_seconds_,
+                    trustworthiness=trustworthiness(codes, emb, max_points=QUALITY_POINTS, seed=0)
+                    if len(codes) >= 3 else None,
+                    knn_accuracy=None if labels is None else _knn(emb, labels), digest=digest)
     return {"embedding": emb, "codes": codes,
             "labels": None if labels is None else np.asarray(labels), "meta": meta}
 
@@ -252,7 +245,7 @@ def cached_projector(codes: np.ndarray, labels: np.ndarray | None, method: str, 
     latent/pca: refitted (cheap, exact). umap/tsne: a FixedMap over the
     cached (or freshly computed and cached) map: no UMAP/t-SNE refit on a hit.
     """
-    if method in _EXACT_METHODS:
+    if method in METHODS and METHODS[method].exact:
         return make_projection(method, random_state=seed, **dict(params or {})).fit(codes)
     emb, _ = cached_projection(codes, labels, method, params, seed, model_id, split, cache=cache,
                                checkpoint_dir=checkpoint_dir)

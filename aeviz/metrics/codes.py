@@ -3,7 +3,8 @@
 kNN accuracy follows Sainburg et al. (2021): fit on train codes, score on
 test codes (``aeviz.mapquality``, shared with the map views). Interpolation measures the decoded linear path between two real
 codes: how much longer it is in pixel space than the straight blend of its
-decoded endpoints, and how often it leaves the region real codes occupy.
+decoded endpoints, and how often it leaves the region real codes occupy
+(``aeviz.latent.trust``: farther than FAR typical spacings from every real code).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from aeviz.core.errors import ConfigError
+from aeviz.latent.trust import FAR, DataDistance
 from aeviz.maps.quality import knn_accuracy, trustworthiness
 from aeviz.metrics.likelihood import check_input
 from aeviz.models.families import Autoencoder
@@ -75,8 +77,8 @@ def interpolation_smoothness(model: Autoencoder, x_a: np.ndarray, x_b: np.ndarra
     over the straight distance between its decoded endpoints, averaged over
     pairs (1 = the decoder blends like a cross-fade; larger = the path detours
     through other shapes). off_manifold_share (with ``reference_codes``): share
-    of interior path codes whose distance to the nearest reference code exceeds
-    the 95th percentile of nearest-neighbour distances among the reference codes.
+    of interior path codes that are "far" from the reference codes (see
+    ``off_manifold_share``).
     """
     if steps < 2:
         raise ConfigError(f"interpolation needs at least 2 steps, got {steps}")
@@ -98,13 +100,7 @@ def interpolation_smoothness(model: Autoencoder, x_a: np.ndarray, x_b: np.ndarra
     return out
 
 
-def off_manifold_share(points: np.ndarray, reference_codes: np.ndarray, quantile: float = 95.0) -> float:
-    """Share of ``points`` farther from every reference code than 95% of real codes are from theirs."""
-    ref = np.asarray(reference_codes, np.float64)
-    if len(ref) < 2:
-        raise ConfigError(f"need at least 2 reference codes, got {len(ref)}")
-    nn = NearestNeighbors(n_neighbors=2).fit(ref)
-    spacing = nn.kneighbors(ref)[0][:, 1]                 # each code's nearest *other* code
-    limit = np.percentile(spacing, quantile)
-    dist = nn.kneighbors(np.asarray(points, np.float64), n_neighbors=1)[0][:, 0]
-    return float((dist > limit).mean())
+def off_manifold_share(points: np.ndarray, reference_codes: np.ndarray, random_state: int = 0) -> float:
+    """Share of ``points`` (M, D) whose trust ratio to ``reference_codes`` is "far" (> FAR)."""
+    ratio = DataDistance(random_state=random_state).fit(reference_codes).ratio(points)
+    return float((ratio > FAR).mean())

@@ -33,10 +33,9 @@ __all__ = ["evaluate", "active_units", "code_variances", "elbo_terms", "iwae_nll
 
 INTERP_PAIRS = 100
 INTERP_STEPS = 16
-DETERMINISTIC = ("ae", "dae", "sae", "pca")     # families sampled from a fitted Gaussian too
 
 
-def evaluate(checkpoint_or_model: Autoencoder | Checkpoint | str | Path, dataset: Dataset | str,
+def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
              split: str = "test", *, iwae_k: int | None = None, seed: int = 0, quick: bool = False,
              data_dir: str | Path | None = None, limit: int | None = None,
              binarize: bool | None = None) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def evaluate(checkpoint_or_model: Autoencoder | Checkpoint | str | Path, dataset
     iwae_k: importance samples for ``iwae_nll`` (VAE only; None = skip).
     """
     start = time.perf_counter()
-    model, train_cfg = _resolve_model(checkpoint_or_model)
+    model, train_cfg = _resolve_model(checkpoint)
     data = _resolve_data(dataset, data_dir, model)
     x, y = data.split(split)
     if limit is not None:
@@ -93,7 +92,7 @@ def _slow_metrics(model: Autoencoder, data: Dataset, split: str, x: np.ndarray, 
     if data.num_classes >= 2:
         judge = load_or_train_judge(data)
         out["judge_accuracy"] = judge.info["test_accuracy"]
-        fitted = train_codes if model.config.family in DETERMINISTIC else None
+        fitted = None if model.variational else train_codes   # deterministic: a fitted Gaussian too
         out.update(generation_quality(model, judge, seed=seed, train_codes=fitted))
         out.update(real_reference(judge, data.x_test))
     rng = np.random.default_rng(seed)
@@ -108,14 +107,17 @@ def _slow_metrics(model: Autoencoder, data: Dataset, split: str, x: np.ndarray, 
     return out
 
 
-def _resolve_model(obj: Autoencoder | Checkpoint | str | Path) -> tuple[Autoencoder, TrainConfig | None]:
+def _resolve_model(obj: Checkpoint | str | Path) -> tuple[Autoencoder, TrainConfig | None]:
+    """The model and the first stage of its recipe (``binarize`` and friends live there)."""
     if isinstance(obj, (str, Path)):
         obj = load_checkpoint(obj)
     if isinstance(obj, Checkpoint):
         return obj.model, obj.train_config
-    if isinstance(obj, Autoencoder):
-        return obj, None
-    raise ConfigError(f"evaluate needs a model, a Checkpoint or a checkpoint folder, got {type(obj).__name__}")
+    if isinstance(obj, Autoencoder):     # a bare model has lost its recipe: refuse, never guess
+        raise ConfigError("evaluate needs the checkpoint, not its bare model (the recipe, e.g. "
+                          "binarized training data, decides how it is scored); pass the Checkpoint, "
+                          "or Checkpoint.of(model, stages) for a model built in memory")
+    raise ConfigError(f"evaluate needs a Checkpoint or a checkpoint folder, got {type(obj).__name__}")
 
 
 def _resolve_data(dataset: Dataset | str, data_dir: str | Path | None, model: Autoencoder) -> Dataset:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
+from aeviz.core import files
 from aeviz.data.dataset import Dataset
 from aeviz.core.errors import ConfigError
 from aeviz.core.paths import cache_dir, safe_name
@@ -134,7 +133,7 @@ def load_or_train_judge(data: Dataset, *, seed: int = 0, steps: int | None = Non
     if judge is None:
         judge = train_judge(data, seed=seed, steps=steps)
         judge.info["fingerprint"] = fp
-        _save(judge, weights, meta)
+        files.cache_write("judge classifier", weights.parent, lambda: _save(judge, weights, meta))
     return judge
 
 
@@ -159,14 +158,6 @@ def _save(judge: Judge, weights: Path, meta: Path) -> None:
     """Write weights then JSON, each atomically (the JSON is the commit marker)."""
     weights.parent.mkdir(parents=True, exist_ok=True)
     meta.unlink(missing_ok=True)            # never an old JSON beside new weights
-    for path, write in ((weights, lambda p: save_file(
-            {k: v.contiguous() for k, v in judge.net.state_dict().items()}, p)),
-            (meta, lambda p: Path(p).write_text(json.dumps(judge.info, indent=1)))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    state = {k: v.contiguous() for k, v in judge.net.state_dict().items()}
+    files.write_bytes_atomic(weights, save(state))
+    files.write_json_atomic(meta, judge.info)

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from aeviz.core.files import json_safe
+
 
 @dataclass(frozen=True)
 class Column:
@@ -119,13 +121,9 @@ def compare_json(names: Sequence[str], paths: Sequence[str], rows: Sequence[Mapp
     """JSON-safe report: every metric of every model (non-finite numbers become None)."""
     ref = next((reference_row(r) for r in rows if "real_confidence" in r), {})
     return {"dataset": dataset, "split": split, "command": command,
-            "models": [{"name": n, "path": p, "metrics": {k: _finite(v) for k, v in r.items()}}
+            "models": [{"name": n, "path": p, "metrics": json_safe(r)}
                        for n, p, r in zip(names, paths, rows)],
             "reference": {"real test images": ref}}
-
-
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 PROTOCOL = (

@@ -1,1 +1,5 @@
 """Models: the frozen configs, shared backbones, the family registry and checkpoint folders."""
+# each family module registers itself on import; importing them here completes MODELS
+# before any aeviz.models module (config included) is used
+from aeviz.models import families  # noqa: F401  ae, dae, sae, vae, pca
+from aeviz.models import contractive  # noqa: F401  cae

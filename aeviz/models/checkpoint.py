@@ -15,20 +15,20 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.core import files
+from aeviz.core import limits
 from aeviz.core.errors import CheckpointError, ConfigError
 from aeviz.models.families import Autoencoder, build
 
 FORMAT = "aeviz-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.json", "metrics.json"
-MAX_JSON_BYTES = 4 * 2 ** 20
-MAX_HEADER_BYTES = 8 * 2 ** 20
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".h5", ".keras"}
 _REFUSED = ("aeviz never unpickles files (unpickling can run arbitrary code). A checkpoint is a "
@@ -37,28 +37,46 @@ _REFUSED = ("aeviz never unpickles files (unpickling can run arbitrary code). A 
 
 @dataclass
 class Checkpoint:
+    """A model with the whole recipe that made it: every training stage, in order."""
     model: Autoencoder
     config: ModelConfig
     path: Path | None = None
-    train_config: TrainConfig | None = None
+    stages: tuple[TrainConfig, ...] = ()
     dataset_name: str = ""
     command: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: Autoencoder, stages: Sequence[TrainConfig] = (), dataset_name: str = "",
+           command: str = "", history: list | None = None) -> "Checkpoint":
+        """An in-memory checkpoint (not saved yet): what ``evaluate`` and the app consume."""
+        return cls(model, model.config, None, tuple(stages), dataset_name, command, list(history or []))
+
+    @property
+    def train_config(self) -> TrainConfig | None:
+        """The first stage (its data settings, e.g. ``binarize``, hold for the whole recipe)."""
+        return self.stages[0] if self.stages else None
 
     @property
     def name(self) -> str:
         return self.path.name if self.path else self.config.family
 
 
-def save_checkpoint(path: str | Path, model: Autoencoder, *, train_config: TrainConfig | None = None,
+def save_checkpoint(path: str | Path, model: Autoencoder, *, stages: Sequence[TrainConfig] = (),
                     dataset_name: str = "", command: str = "", history: list | None = None,
                     metrics: dict | None = None, half: bool = False,
                     extra_files: dict[str, Path] | None = None) -> Path:
-    """Write the folder at ``path`` atomically (replacing an old one only once complete)."""
+    """Write the folder at ``path`` atomically (replacing an old one only once complete).
+
+    stages: every TrainConfig the model was trained with, in order; config.json
+    keeps all of them (``stages``) and, for older readers, the first (``train``).
+    """
     path = Path(path)
+    stages = tuple(stages)
     meta = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
-            "train": train_config.to_dict() if train_config else None,
+            "train": stages[0].to_dict() if stages else None,
+            "stages": [s.to_dict() for s in stages],
             "dataset": dataset_name, "command": command}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,35 +133,13 @@ def _recover(path: Path) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace one JSON file inside a checkpoint (e.g. metrics.json) atomically."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        files.write_json_atomic(path, data)
     except OSError as e:
         raise CheckpointError(_cannot_write(path, e)) from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_finite(data), f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise CheckpointError(_cannot_write(path, e)) from None
-        raise
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(_finite(data), indent=1, allow_nan=False))
-
-
-def _finite(data: Any) -> Any:
-    """NaN/inf (e.g. a metric of a degenerate model) -> null, so it never blocks a save."""
-    if isinstance(data, float):
-        return data if data == data and abs(data) != float("inf") else None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(v) for v in data]
-    return data
+    path.write_text(files.json_dumps(data, indent=1))     # inside the temporary folder: atomic by rename
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -155,8 +151,9 @@ def _fsync_tree(folder: Path) -> None:
 
 def read_json(path: Path, what: str) -> Any:
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise CheckpointError(f"{what} {path.name} is larger than {MAX_JSON_BYTES // 2**20} MB; "
+        if path.stat().st_size > limits.CHECKPOINT_MAX_JSON_BYTES:
+            raise CheckpointError(f"{what} {path.name} is larger than "
+                                  f"{limits.CHECKPOINT_MAX_JSON_BYTES // 2**20} MB; "
                                   "it is not an aeviz file")
         return json.loads(path.read_text(encoding="utf-8"))
     except CheckpointError:
@@ -183,7 +180,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
                               f"(this aeviz reads version {VERSION}); upgrade aeviz")
     try:
         config = ModelConfig.from_dict(meta.get("model"))
-        train_cfg = TrainConfig.from_dict(meta["train"]) if meta.get("train") else None
+        stages = _stages(meta)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"invalid config in {path / CONFIG}: {e}") from None
     # built on the meta device: no memory is spent on weights until the file's
@@ -198,8 +195,23 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     model.to(device).eval()
     history = _optional_json(path / HISTORY, list)
     metrics = _optional_json(path / METRICS, dict)
-    return Checkpoint(model, config, path, train_cfg, str(meta.get("dataset") or "")[:64],
+    return Checkpoint(model, config, path, stages, str(meta.get("dataset") or "")[:64],
                       str(meta.get("command") or "")[:2000], history, metrics)
+
+
+def _stages(meta: dict) -> tuple[TrainConfig, ...]:
+    """Every training stage: ``stages`` (a list), else the single ``train`` of older folders."""
+    first = TrainConfig.from_dict(meta["train"]) if meta.get("train") else None
+    raw = meta.get("stages")
+    if raw is None:
+        return (first,) if first else ()
+    if not isinstance(raw, list) or len(raw) > limits.CHECKPOINT_MAX_STAGES:
+        raise ConfigError(f"'stages' must be a list of at most {limits.CHECKPOINT_MAX_STAGES} "
+                          "training configs")
+    stages = tuple(TrainConfig.from_dict(s) for s in raw)
+    if first is not None and stages[:1] != (first,):
+        raise ConfigError("'train' and the first of 'stages' disagree; re-save the model")
+    return stages
 
 
 def _optional_json(path: Path, kind: type) -> Any:
@@ -230,7 +242,7 @@ def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
         if first != b"{" and _looks_pickled(head):
             raise CheckpointError(f"{file.name} is a pickle/PyTorch archive renamed .safetensors and "
                                   f"is refused without being opened. {_REFUSED}")
-        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8) or first != b"{":
+        if not 2 <= n <= min(limits.CHECKPOINT_MAX_HEADER_BYTES, size - 8) or first != b"{":
             raise CheckpointError(f"{file.name} has an invalid header (length {n} for a "
                                   f"{size}-byte file): it is truncated or not a safetensors file")
         f.seek(8)

@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, get_type_hints
 
+from aeviz.core import limits
 from aeviz.core.errors import ConfigError
+from aeviz.models.registry import MODELS      # filled by the family modules, see registry.py
 
-FAMILIES = ("ae", "dae", "sae", "vae", "pca")      # registry keys, see models.py
 BACKBONES = ("mlp", "conv", "linear")
 # hidden widths each backbone starts from; linear has no hidden layer (a linear
 # code: with the Bernoulli likelihood, logistic PCA as an autoencoder)
@@ -23,15 +24,12 @@ NOISES = ("mask", "gaussian", "salt_pepper")
 AUGMENTS = ("none", "affine", "elastic")            # registry keys, see augment.py
 LR_SCHEDULES = ("constant", "cosine")               # registry keys, see train.py
 MAX_AUGMENT_STRENGTH = 4.0
-MAX_PARAMETERS = 50_000_000     # ~200 MB of float32: refuse configs beyond this
-MAX_INPUT_SIZE = 3 * 256 * 256
-MAX_LATENT = 1024
-MAX_WIDTH = 8192
+MAX_PARAMETERS = limits.MODEL_MAX_PARAMETERS     # public name: tests and callers size models by it
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: str = "vae"                  # registry key: ae | dae | sae | vae | pca
+    family: str = "vae"                  # key of aeviz.models.families.MODELS: ae, vae, ...
     backbone: str = "mlp"                # mlp | conv | linear
     input_shape: tuple[int, ...] = (1, 8, 8)   # (C, H, W) images or (D,) vectors
     latent_dim: int = 2
@@ -41,51 +39,62 @@ class ModelConfig:
     noise: str = "mask"                  # dae corruption: mask | gaussian | salt_pepper
     noise_level: float = 0.3             # dae: drop prob., std, or flip prob.
     sparsity: float = 1e-3               # sae: weight of the L1 penalty on the code
+    contraction: float = 0.1             # cae: weight of ||d code / d input||_F^2
 
     def __post_init__(self):
-        _check_choice("family", self.family, FAMILIES)
+        family = self.family_class
         _check_choice("backbone", self.backbone, BACKBONES)
         _check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _check_choice("noise", self.noise, NOISES)
         shape = self.input_shape
         if not 1 <= len(shape) <= 3 or any(s < 1 for s in shape):
             raise ConfigError(f"input_shape must be (D,) or (C, H, W) with positive sizes, got {shape}")
-        if math.prod(shape) > MAX_INPUT_SIZE:
-            raise ConfigError(f"input_shape {shape} has {math.prod(shape)} values; the limit is {MAX_INPUT_SIZE}")
+        if math.prod(shape) > limits.MODEL_MAX_INPUT_SIZE:
+            raise ConfigError(f"input_shape {shape} has {math.prod(shape)} values; "
+                              f"the limit is {limits.MODEL_MAX_INPUT_SIZE}")
         if self.backbone == "conv" and len(shape) != 3:
             raise ConfigError("the conv backbone needs image input (C, H, W); use backbone='mlp' for vectors")
         if self.backbone == "conv" and min(shape[1:]) < 2 ** len(self.hidden):
             raise ConfigError(f"{len(self.hidden)} stride-2 conv layers need images of at least "
                               f"{2 ** len(self.hidden)} pixels a side, got {shape[1:]}: use fewer layers")
-        if not 1 <= self.latent_dim <= MAX_LATENT:
-            raise ConfigError(f"latent_dim must be in 1..{MAX_LATENT}, got {self.latent_dim}")
+        if not 1 <= self.latent_dim <= limits.MODEL_MAX_LATENT:
+            raise ConfigError(f"latent_dim must be in 1..{limits.MODEL_MAX_LATENT}, got {self.latent_dim}")
         if self.family == "pca" and self.latent_dim > math.prod(shape):
             raise ConfigError(f"pca latent_dim {self.latent_dim} exceeds the input size {math.prod(shape)}")
-        if self.backbone == "linear" and self.family != "pca":
+        if self.backbone == "linear" and not family.closed_form:
             if self.hidden:
                 raise ConfigError(f"the linear backbone has no hidden layers; got hidden={self.hidden}: "
                                   "pass hidden=() (CLI: leave out --hidden) or use backbone 'mlp'")
-        elif not self.hidden or any(not 1 <= h <= MAX_WIDTH for h in self.hidden) or len(self.hidden) > 8:
-            raise ConfigError(f"hidden must be 1-8 widths in 1..{MAX_WIDTH}, got {self.hidden}")
-        for name in ("beta", "noise_level", "sparsity"):
+        elif not self.hidden or any(not 1 <= h <= limits.MODEL_MAX_WIDTH for h in self.hidden) or \
+                len(self.hidden) > limits.MODEL_MAX_LAYERS:
+            raise ConfigError(f"hidden must be 1-{limits.MODEL_MAX_LAYERS} widths in "
+                              f"1..{limits.MODEL_MAX_WIDTH}, got {self.hidden}")
+        for name in ("beta", "noise_level", "sparsity", "contraction"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
-        if self.family == "vae" and self.beta <= 0:
+        if family.variational and self.beta <= 0:
             raise ConfigError(f"beta must be > 0 for a VAE, got {self.beta}")
         if self.noise in ("mask", "salt_pepper") and self.noise_level >= 1:
             raise ConfigError(f"noise_level is a probability for {self.noise!r} noise; got {self.noise_level}")
-        if self.parameter_count() > MAX_PARAMETERS:
+        if self.parameter_count() > limits.MODEL_MAX_PARAMETERS:
             raise ConfigError(f"this model would have {self.parameter_count():,} parameters; "
-                              f"the limit is {MAX_PARAMETERS:,}: use fewer or narrower hidden layers")
+                              f"the limit is {limits.MODEL_MAX_PARAMETERS:,}: use fewer or narrower hidden layers")
 
     @property
     def input_size(self) -> int:
         return math.prod(self.input_shape)
 
     @property
+    def family_class(self) -> type:
+        """The registered model class, whose attributes (``variational``, ``uses``...) callers read."""
+        if not isinstance(self.family, str) or self.family not in MODELS:
+            raise ConfigError(f"family must be one of {', '.join(MODELS)}; got {self.family!r}")
+        return MODELS[self.family]
+
+    @property
     def is_variational(self) -> bool:
-        return self.family == "vae"
+        return self.family_class.variational
 
     def parameter_count(self) -> int:
         """Upper-bound estimate, computed without building the model."""
@@ -134,10 +143,10 @@ class TrainConfig:
         _check_choice("augment", self.augment, AUGMENTS)
         if not (math.isfinite(self.augment_strength) and 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH):
             raise ConfigError(f"augment_strength must be in 0..{MAX_AUGMENT_STRENGTH:g}, got {self.augment_strength}")
-        if not 1 <= self.epochs <= 100_000:
-            raise ConfigError(f"epochs must be in 1..100000, got {self.epochs}")
-        if not 1 <= self.batch_size <= 65_536:
-            raise ConfigError(f"batch_size must be in 1..65536, got {self.batch_size}")
+        if not 1 <= self.epochs <= limits.TRAIN_MAX_EPOCHS:
+            raise ConfigError(f"epochs must be in 1..{limits.TRAIN_MAX_EPOCHS}, got {self.epochs}")
+        if not 1 <= self.batch_size <= limits.TRAIN_MAX_BATCH:
+            raise ConfigError(f"batch_size must be in 1..{limits.TRAIN_MAX_BATCH}, got {self.batch_size}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
             raise ConfigError(f"lr must be in (0, 1], got {self.lr}")
         if not 0 <= self.seed < 2 ** 63:

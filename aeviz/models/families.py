@@ -1,9 +1,14 @@
-"""The model family: ae, dae, sae, vae (with beta) and pca, on one backbone.
+"""The model families on one backbone, found through the ``MODELS`` registry.
 
 Every model has ``encode(x)``, ``decode(z)`` (mean reconstruction in [0, 1]
 for the learned families) and ``forward(x)`` returning a ``ModelOutput``
 whose ``loss`` is what the trainer minimises: per image, summed over pixels,
 averaged over the batch (so a VAE's loss is its negative ELBO in nats).
+
+Callers never list family names: they read the class attributes of
+``MODELS[name]`` (``help``, ``variational``, ``closed_form``, ``uses``), so a new
+family is one registered class (here, or in its own module that the
+package's ``__init__`` imports, as ``contractive`` for ``cae``).
 """
 from __future__ import annotations
 
@@ -17,17 +22,8 @@ from torch import nn
 
 from aeviz.models.backbones import BACKBONES
 from aeviz.models.config import ModelConfig
+from aeviz.models.registry import MODELS, register     # callers import both from here too
 from aeviz.core.errors import ConfigError
-
-MODELS: dict[str, type["Autoencoder"]] = {}
-
-
-def register(name: str):
-    def add(cls):
-        MODELS[name] = cls
-        cls.family = name
-        return cls
-    return add
 
 
 def build(config: ModelConfig) -> "Autoencoder":
@@ -80,7 +76,12 @@ def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -
 
 class Autoencoder(nn.Module):
     """Deterministic autoencoder: z = f(x), x_hat = sigmoid(g(z))."""
-    family = "ae"
+    # what callers read from the class; tests/models/test_families.py checks every family has them
+    family = "ae"                    # registry key, set by @register
+    help = "autoencoder"             # one line for the Train page picker and `train --help`
+    variational = False              # codes are a posterior q(z|x): ELBO/IWAE apply, prior sampling
+    closed_form = False              # True: fitted in one go (no backbone, likelihood or epochs)
+    uses: tuple[str, ...] = ()       # ModelConfig fields it reads beyond the shared ones
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -119,6 +120,10 @@ class Autoencoder(nn.Module):
     def penalty(self, z: torch.Tensor) -> torch.Tensor:
         return z.new_zeros(())
 
+    def detail(self) -> str:
+        """What ``describe`` adds after the latent size: the values of the fields in ``uses``."""
+        return "".join(f", {name} {getattr(self.config, name):g}" for name in self.uses)
+
     @torch.no_grad()
     def encode_numpy(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Codes of a whole array, batched, in eval mode: (N, D) float32."""
@@ -150,9 +155,14 @@ register("ae")(Autoencoder)
 @register("dae")
 class DenoisingAutoencoder(Autoencoder):
     """Reconstructs the clean x from a corrupted copy (Vincent et al. 2010)."""
+    help = "denoising AE"
+    uses = ("noise", "noise_level")
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return CORRUPTIONS[self.config.noise](x, self.config.noise_level, generator)
+
+    def detail(self) -> str:
+        return f", {self.config.noise} noise {self.config.noise_level:g}"
 
 
 def _mask(x, p, g):
@@ -177,14 +187,22 @@ CORRUPTIONS = {"mask": _mask, "gaussian": _gaussian, "salt_pepper": _salt_pepper
 @register("sae")
 class SparseAutoencoder(Autoencoder):
     """L1 penalty on the code pushes most units to zero for a given input."""
+    help = "sparse AE (L1 on the code)"
+    uses = ("sparsity",)
 
     def penalty(self, z: torch.Tensor) -> torch.Tensor:
         return self.config.sparsity * z.abs().sum(1).mean()
+
+    def detail(self) -> str:
+        return f", L1 {self.config.sparsity:g}"
 
 
 @register("vae")
 class VAE(Autoencoder):
     """Kingma & Welling 2014; beta > 1 weighs the KL up (Higgins et al. 2017)."""
+    help = "variational AE (beta-VAE with beta != 1)"
+    variational = True
+    uses = ("beta",)
 
     def code_width(self) -> int:
         return 2 * self.config.latent_dim                # mean and log-variance
@@ -206,6 +224,9 @@ class VAE(Autoencoder):
         loss = recon + kl_weight * self.config.beta * kl
         return ModelOutput(loss, recon, kl, kl.new_zeros(()), z, torch.sigmoid(logits))
 
+    def detail(self) -> str:
+        return f", beta={self.config.beta:g}"
+
 
 @register("pca")
 class PCAModel(Autoencoder):
@@ -214,6 +235,8 @@ class PCAModel(Autoencoder):
     decode() returns the raw linear reconstruction (not clipped), as in the
     PCA numbers of Hinton & Salakhutdinov 2006.
     """
+    help = "PCA (linear, fitted in one go)"
+    closed_form = True
 
     def __init__(self, config: ModelConfig):
         nn.Module.__init__(self)
@@ -255,7 +278,11 @@ class PCAModel(Autoencoder):
 def describe(model: Autoencoder) -> str:
     c = model.config
     n = sum(math.prod(p.shape) for p in model.state_dict().values())
-    extra = {"vae": f", beta={c.beta:g}", "dae": f", {c.noise} noise {c.noise_level:g}",
-             "sae": f", L1 {c.sparsity:g}"}.get(c.family, "")
-    body = "linear" if c.family == "pca" or c.backbone == "linear" else f"{c.backbone} {list(c.hidden)}"
-    return f"{c.family.upper()} ({body}, latent {c.latent_dim}{extra}; {n:,} numbers)"
+    body = "linear" if model.closed_form or c.backbone == "linear" else f"{c.backbone} {list(c.hidden)}"
+    return f"{c.family.upper()} ({body}, latent {c.latent_dim}{model.detail()}; {n:,} numbers)"
+
+
+def family_fields() -> tuple[str, ...]:
+    """The ModelConfig fields some family reads (the union of ``uses``), in registry order."""
+    return tuple(dict.fromkeys(name for cls in MODELS.values() for name in cls.uses))
+

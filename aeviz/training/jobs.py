@@ -23,11 +23,12 @@ import torch
 
 from aeviz.models.checkpoint import save_checkpoint
 from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.core import limits
 from aeviz.core.errors import AevizError, ConfigError, TrainingDiverged
 from aeviz.core.paths import safe_name
 from aeviz.training.loop import TrainResult, train
 
-MAX_CONCURRENT = 2              # training threads running at once, whole process
+MAX_CONCURRENT = limits.APP_MAX_CONCURRENT_TRAININGS   # public: the Train page and load tests read it
 THREADS_PER_JOB = 1             # torch intra-op threads (process-wide setting, see _run)
 STATES = ("queued", "running", "done", "cancelled", "diverged", "failed")
 FINISHED = {"done", "cancelled", "diverged", "failed"}
@@ -36,6 +37,7 @@ _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 _registry_lock = threading.Lock()
 _waiting: list["TrainingJob"] = []          # queued jobs in arrival order
 _running: set["TrainingJob"] = set()
+_threads = {"jobs": 0, "before": 0}        # torch threads while jobs train, and the value to restore
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class TrainingJob:
         self._state = "queued"
         self._epoch = 0
         self._step = 0
-        self._steps_total = 1 if spec.model_config.family == "pca" else \
+        self._steps_total = 1 if spec.model_config.family_class.closed_form else \
             spec.train_config.epochs * math.ceil(len(x_train) / spec.train_config.batch_size)
         self._history: list[dict[str, float]] = []
         self._message = ""
@@ -148,10 +150,7 @@ class TrainingJob:
             self._finish("cancelled", "Cancelled while waiting in the queue; nothing was trained.")
             return
         try:
-            # Small models on a shared 2-core server: one intra-op thread per job is much faster
-            # than OpenMP teams fighting over cores (30-100x measured under load). This is a
-            # process-wide torch setting; with MAX_CONCURRENT jobs it uses MAX_CONCURRENT cores.
-            torch.set_num_threads(THREADS_PER_JOB)
+            _job_threads(+1)
             with self._lock:
                 self._state, self._started = "running", time.monotonic()
             result = train(self.spec.model_config, self.spec.train_config, self._x_train,
@@ -168,6 +167,7 @@ class TrainingJob:
         except Exception as e:  # noqa: BLE001 - a thread must report, not die silently
             self._finish("failed", f"training failed: {type(e).__name__}: {e}")
         finally:
+            _job_threads(-1)
             with _registry_lock:
                 _running.discard(self)
             _slots.release()
@@ -209,7 +209,7 @@ class TrainingJob:
         self._finish("done", f"Saved as {path.name} ({result.seconds:.1f} s).")
 
     def _save(self, model: Any, history: list[dict[str, float]], target: Path) -> Path:
-        path = save_checkpoint(target, model, train_config=self.spec.train_config,
+        path = save_checkpoint(target, model, stages=(self.spec.train_config,),
                                dataset_name=self.spec.dataset_name,
                                command="trained in the aeviz app", history=history)
         with self._lock:
@@ -221,6 +221,26 @@ class TrainingJob:
     def _finish(self, state: str, message: str) -> None:
         with self._lock:
             self._state, self._message = state, message
+
+
+def _job_threads(delta: int) -> None:
+    """Enter (+1) or leave (-1) a training job's torch thread setting.
+
+    Small models on a shared 2-core server: one intra-op thread per job is much
+    faster than OpenMP teams fighting over cores (30-100x measured under load).
+    ``torch.set_num_threads`` is process-wide *and* is what every thread created
+    later starts with (Streamlit's script-run threads included), so the first
+    job saves the process's value and the last one to finish restores it: the
+    server is single-threaded only while a job trains, never after. (Training
+    in worker processes, which own their settings, removes even that window.)
+    """
+    with _registry_lock:
+        if delta > 0 and _threads["jobs"] == 0:
+            _threads["before"] = torch.get_num_threads()
+            torch.set_num_threads(THREADS_PER_JOB)
+        _threads["jobs"] += delta
+        if delta < 0 and _threads["jobs"] == 0:
+            torch.set_num_threads(_threads["before"])
 
 
 def _queue_position(job: TrainingJob) -> int:

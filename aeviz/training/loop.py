@@ -20,6 +20,7 @@ import torch
 from aeviz.training.augment import get_augment
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core.errors import ConfigError, TrainingDiverged
+from aeviz.models.checkpoint import Checkpoint
 from aeviz.models.families import Autoencoder, PCAModel, build
 
 StepCallback = Callable[[int, dict[str, float]], None]     # (global step, batch metrics)
@@ -82,6 +83,17 @@ LR_SCHEDULES: dict[str, Callable[[float], float]] = {
     "constant": lambda progress: 1.0,
     "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
 }
+
+
+def pca_baseline(data, latent_dim: int) -> Checkpoint:
+    """PCA with ``latent_dim`` components fitted on ``data``'s train split: the linear baseline."""
+    if not 1 <= latent_dim <= data.x_train[0].size:
+        raise ConfigError(f"cannot fit PCA with {latent_dim} components to {data.x_train[0].size}-value "
+                          "samples; choose 1 to the number of values per sample")
+    config = ModelConfig(family="pca", input_shape=tuple(data.sample_shape), latent_dim=latent_dim)
+    stage = TrainConfig(epochs=1)
+    model = train(config, stage, data.x_train, device="cpu").model.eval()
+    return Checkpoint.of(model, (stage,), data.name, f"PCA, {latent_dim} components")
 
 
 def kl_weight(epoch: int, warmup_epochs: int, steps_done: float = 0.0) -> float:

@@ -32,15 +32,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from aeviz.models.config import ModelConfig, TrainConfig
-from aeviz.data.registry import Dataset, load_dataset
+from aeviz.core import files
 from aeviz.core.errors import AevizError, CheckpointError, ProjectionError
-from aeviz.models.families import PCAModel
 from aeviz.core.paths import cache_dir
+from aeviz.data.registry import Dataset, load_dataset
+from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from aeviz.models.families import PCAModel
 from aeviz.ui import sources, state
-
-BUILTIN_TRAIN = TrainConfig(epochs=60, batch_size=64, lr=2e-3, seed=0)   # ~3 s on digits, 2 cores
+from aeviz.zoo import recipes as zoo
 
 
 @dataclass
@@ -90,10 +89,10 @@ def get_model(model_id: str) -> Checkpoint:
     folder = ref.folder()
     if folder is not None:
         return _load_folder(str(folder), model_key(model_id))
-    rec = sources.recipe(ref.name) if ref.kind == "pretrained" else None
-    if rec is None:
+    entry = zoo.builtin_entry(ref.name) if ref.kind == "pretrained" else None
+    if entry is None:
         raise CheckpointError(f"model {model_id} was not found (no checkpoint folder); pick another")
-    return _train_builtin(*rec)
+    return _train_builtin(ref.name)
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
@@ -103,34 +102,29 @@ def _load_folder(folder: str, key: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Training a small model for the first run (a few seconds)…",
                    max_entries=16)
-def _train_builtin(dataset: str, family: str, latent: int) -> Checkpoint:
-    """A missing pretrained model, trained once and kept in ``<cache>/builtin/`` for next time."""
-    from aeviz.training.loop import train                  # late: only when pretrained/ lacks the model
-    folder = cache_dir() / "builtin" / f"{dataset}-{family}-{latent}"
+def _train_builtin(name: str) -> Checkpoint:
+    """A missing pretrained model, trained by its zoo recipe once and kept in ``<cache>/builtin/``."""
+    folder = cache_dir() / "builtin" / name
     if (folder / "model.safetensors").is_file():
         try:
             return load_checkpoint(folder)
         except AevizError:
             pass                               # a damaged cache copy is simply retrained
+    dataset = zoo.builtin_entry(name).dataset
     ds = get_dataset(dataset)
-    config = ModelConfig(family=family, backbone="mlp", input_shape=ds.sample_shape, latent_dim=latent,
-                         hidden=(256, 128), likelihood="bernoulli" if ds.is_image else "gaussian")
-    result = train(config, BUILTIN_TRAIN, np.array(ds.x_train), np.array(ds.x_test), device="cpu")
-    command = f"trained on first run: {family}, latent {latent}, {BUILTIN_TRAIN.epochs} epochs"
-    try:
-        save_checkpoint(folder, result.model, train_config=BUILTIN_TRAIN, dataset_name=dataset,
-                        command=command, history=result.history)
-    except OSError:
-        pass                                   # a read-only cache only costs retraining next time
-    return Checkpoint(result.model.eval(), config, None, BUILTIN_TRAIN, dataset, command, result.history, {})
+    entry = zoo.builtin_entry(name, ds.sample_shape)
+    model, history = zoo.train_entry(entry, np.array(ds.x_train), np.array(ds.x_test))
+    ckpt = Checkpoint.of(model.eval(), entry.stages, dataset, entry.command, history)
+    files.cache_write("built-in model", folder.parent, lambda: save_checkpoint(
+        folder, model, stages=entry.stages, dataset_name=dataset, command=entry.command, history=history),
+        errors=(OSError, CheckpointError))
+    return ckpt
 
 
 @st.cache_resource(show_spinner="Fitting PCA…", max_entries=16)
 def _fit_pca(dataset: str, k: int) -> Checkpoint:
-    ds = get_dataset(dataset)
-    config = ModelConfig(family="pca", input_shape=ds.sample_shape, latent_dim=k)
-    model = PCAModel(config).fit(ds.x_train).eval()
-    return Checkpoint(model, config, None, None, dataset, f"PCA, {k} components", [], {})
+    from aeviz.training.loop import pca_baseline
+    return pca_baseline(get_dataset(dataset), k)
 
 
 # Arrays ------------------------------------------------------------------------
@@ -289,10 +283,6 @@ def decode(model_id: str, z: np.ndarray) -> np.ndarray:
 
 
 def neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
-    """Indices of the ``k`` codes nearest to ``codes[index]`` (Euclidean), itself excluded."""
-    d = ((codes - codes[index]) ** 2).sum(1)
-    d[index] = np.inf
-    k = min(k, len(codes) - 1)
-    nearest = np.argpartition(d, k)[:k] if k < len(codes) - 1 else np.arange(len(codes))
-    nearest = nearest[np.isfinite(d[nearest])]
-    return nearest[np.argsort(d[nearest])]
+    """Indices of the ``k`` codes nearest to ``codes[index]``, nearest first, itself excluded."""
+    from aeviz.latent.trust import neighbours as nearest_codes
+    return nearest_codes(codes, index, k)

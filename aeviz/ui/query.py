@@ -7,7 +7,8 @@ with an ``st.warning`` and never reaches the file system.
 
 Public API (stable):
     parse(params) -> (updates, warnings)   pure: {state key: value} and messages; no Streamlit
-    apply_from_url()                       read st.query_params into state (state.init calls it once)
+    init()                                 state.init() + apply_from_url() once per session (every page)
+    apply_from_url()                       read st.query_params into state
     sync_to_url(keys=FIELDS)               write the current state into st.query_params
 """
 from __future__ import annotations
@@ -17,14 +18,12 @@ from typing import Any, Callable, Mapping
 import streamlit as st
 
 from aeviz.data.registry import DATASETS
+from aeviz.core import limits
 from aeviz.core.errors import AevizError
 from aeviz.ui import sources, state
 
-PROJECTIONS = ("latent", "pca", "umap", "tsne")
+from aeviz.maps.projections import METHOD_NAMES as PROJECTIONS     # the projection registry's names
 SPLITS = ("test", "train")
-MAX_INDEX = 10_000_000
-MAX_MODELS = 3
-MAX_VALUE_CHARS = 400
 
 
 def _dataset(v: str) -> dict[str, Any]:
@@ -35,8 +34,8 @@ def _dataset(v: str) -> dict[str, Any]:
 
 def _model_list(v: str) -> list[str]:
     ids = [s for s in v.split(",") if s]
-    if not 1 <= len(ids) <= MAX_MODELS:
-        raise ValueError(f"give 1 to {MAX_MODELS} comma-separated model ids")
+    if not 1 <= len(ids) <= limits.QUERY_MAX_MODELS:
+        raise ValueError(f"give 1 to {limits.QUERY_MAX_MODELS} comma-separated model ids")
     for m in ids:
         sources.parse_model_id(m)              # ConfigError for anything not a safe id
         if m.startswith("upload:"):
@@ -63,7 +62,8 @@ def _choice(key: str, options: tuple[str, ...]) -> Callable[[str], dict[str, Any
 
 
 def _index(v: str) -> int:
-    if not (v.isascii() and v.isdigit()) or len(v) > 8 or int(v) >= MAX_INDEX:
+    if not (v.isascii() and v.isdigit()) or len(v) > len(str(limits.QUERY_MAX_INDEX)) or \
+            int(v) >= limits.QUERY_MAX_INDEX:
         raise ValueError(f"{v!r:.40} is not a point index (a whole number >= 0)")
     return int(v)
 
@@ -96,7 +96,7 @@ def parse(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     ends: dict[str, int] = {}
     for name, raw in params.items():
         value = raw[-1] if isinstance(raw, (list, tuple)) and raw else raw
-        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+        if not isinstance(value, str) or len(value) > limits.QUERY_MAX_VALUE_CHARS:
             warnings.append(f"Ignored the link's {str(name)[:20]!r}: the value is too long or not text.")
             continue
         try:
@@ -114,6 +114,14 @@ def parse(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         else:
             warnings.append("Ignored the link's endpoint: give both a= and b=.")
     return updates, warnings
+
+
+def init() -> None:
+    """How every page starts: session defaults, then the query string once per session."""
+    state.init()
+    if not st.session_state[state.QUERY_APPLIED]:
+        st.session_state[state.QUERY_APPLIED] = True
+        apply_from_url()
 
 
 def apply_from_url() -> None:

@@ -4,7 +4,8 @@ A model id is ``"<kind>:<name>"`` with ``name`` passing ``aeviz.paths.safe_name`
 
     pretrained:digits-vae-2   folder ``pretrained/<name>`` shipped in the repository; for a
                               missing one named ``<dataset>-<family>-<latent>`` on a built-in
-                              dataset, ``cache.get_model`` trains it in seconds instead
+                              dataset, ``cache.get_model`` trains it in seconds by
+                              its zoo recipe (``zoo.builtin_entry``) instead
     user:my-model             folder ``aeviz.paths.user_models_dir()/<name>`` (Train page saves there)
     upload:3f2a9c...          a checkpoint .zip uploaded in THIS session (kept in session state)
     pca:digits-2              the linear baseline: PCA with 2 components fitted on a dataset's train split
@@ -12,7 +13,6 @@ A model id is ``"<kind>:<name>"`` with ``name`` passing ``aeviz.paths.safe_name`
 Public API (stable; UI pages use it):
     parse_model_id(text) -> ModelRef            raises ConfigError for anything else
     ModelRef(kind, name); str(ref) == model id; ref.folder() -> Path | None
-    recipe(name) -> (dataset, family, latent) | None   for pretrained fallbacks
     model_meta(model_id) -> dict                  {"family", "latent_dim", "input_shape", "dataset"} without loading weights
     list_models(dataset, sample_shape) -> list[str]   every model id usable with this dataset
     model_label(model_id) -> str                  short human label: "VAE · digits-vae-2", "PCA · 2 components"
@@ -32,24 +32,15 @@ import streamlit as st
 
 from aeviz.data import archive
 from aeviz.models import checkpoint
-from aeviz.models.config import FAMILIES, ModelConfig
+from aeviz.models.config import ModelConfig
+from aeviz.core import limits
 from aeviz.core.errors import AevizError, CheckpointError, ConfigError
-from aeviz.core.paths import safe_name, user_models_dir
+from aeviz.core.paths import pretrained_dir, safe_name, user_models_dir
 from aeviz.ui import state
+from aeviz.zoo import recipes as zoo
 
 KINDS = ("pretrained", "user", "upload", "pca")
-BUILTIN_DATASETS = ("digits", "swiss-roll", "s-curve", "moons", "circles")   # train in seconds
-_RECIPE = re.compile(r"(?P<dataset>[a-z][a-z-]*?)-(?P<family>ae|dae|sae|vae)-(?P<latent>[1-9][0-9]?)")
 _PCA = re.compile(r"(?P<dataset>[a-z][a-z-]*?)-(?P<k>[1-9][0-9]{0,2})")
-MAX_UPLOAD_BYTES = 200 * 2 ** 20
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def pretrained_dir() -> Path:
-    return repo_root() / "pretrained"
 
 
 @dataclass(frozen=True)
@@ -83,14 +74,6 @@ def parse_model_id(text: Any) -> ModelRef:
     return ModelRef(kind, name)
 
 
-def recipe(name: str) -> tuple[str, str, int] | None:
-    """``digits-vae-2`` -> ("digits", "vae", 2) for a built-in dataset, else None."""
-    m = _RECIPE.fullmatch(name)
-    if not m or m["dataset"] not in BUILTIN_DATASETS:
-        return None
-    return m["dataset"], m["family"], int(m["latent"])
-
-
 def pca_spec(name: str) -> tuple[str, int]:
     m = _PCA.fullmatch(name)
     if not m:
@@ -113,10 +96,11 @@ def model_meta(model_id: str) -> dict[str, Any]:
     folder = ref.folder()
     if folder is not None:
         return dict(_folder_meta(str(folder), (folder / checkpoint.CONFIG).stat().st_mtime_ns))
-    rec = recipe(ref.name) if ref.kind == "pretrained" else None
-    if rec is None:
+    entry = zoo.builtin_entry(ref.name) if ref.kind == "pretrained" else None
+    if entry is None:
         raise CheckpointError(f"model {model_id} was not found; pick another from the list")
-    return {"family": rec[1], "latent_dim": rec[2], "input_shape": None, "dataset": rec[0]}
+    return {"family": entry.model.family, "latent_dim": entry.model.latent_dim, "input_shape": None,
+            "dataset": entry.dataset}
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,7 +124,7 @@ def _fits(meta: dict[str, Any], dataset: str, sample_shape: tuple[int, ...]) -> 
 def list_models(dataset: str, sample_shape: tuple[int, ...]) -> list[str]:
     """Every model id that can encode ``dataset``: its own first, then other compatible ones."""
     ids: list[str] = []
-    if dataset in BUILTIN_DATASETS:
+    if dataset in zoo.BUILTIN_DATASETS:
         ids += [f"pretrained:{dataset}-{f}-{k}" for k in (2, 8) for f in ("ae", "vae")]
     for kind, base in (("pretrained", pretrained_dir()), ("user", user_models_dir())):
         if base.is_dir():
@@ -199,9 +183,9 @@ def add_upload(data: bytes, filename: str = "model.zip") -> str:
 
     Returns the model id ``upload:<digest>``; the model lives in session state only.
     """
-    if len(data) > MAX_UPLOAD_BYTES:
+    if len(data) > limits.UPLOAD_MAX_BYTES:
         raise CheckpointError(f"{filename} is {len(data) / 2**20:.0f} MB; the limit is "
-                              f"{MAX_UPLOAD_BYTES // 2**20} MB")
+                              f"{limits.UPLOAD_MAX_BYTES // 2**20} MB")
     digest = hashlib.sha256(data).hexdigest()[:16]
     model_id = f"upload:{digest}"
     if model_id in state.uploads():
@@ -225,5 +209,5 @@ def _find_checkpoint_folder(root: Path, filename: str) -> Path:
                           "(config.json + model.safetensors)")
 
 
-__all__ = ["KINDS", "FAMILIES", "ModelRef", "parse_model_id", "recipe", "pca_spec", "model_meta",
+__all__ = ["KINDS", "ModelRef", "parse_model_id", "pca_spec", "model_meta",
            "list_models", "model_label", "add_upload", "session_dir", "pretrained_dir"]

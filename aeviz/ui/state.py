@@ -1,8 +1,8 @@
 """Every session-state key of the app, named once, with typed accessors.
 
-Every page calls ``init()`` first: it is idempotent, fills missing keys with
-defaults and, once per session, applies the URL query string (see
-``aeviz.ui.query``). Canonical values live under the keys below, which no
+Every page calls ``aeviz.ui.query.init()`` first: it runs ``init()`` here
+(idempotent: fills missing keys with defaults) and, once per session, applies
+the URL query string. This module imports no other aeviz.ui module. Canonical values live under the keys below, which no
 widget owns: Streamlit deletes a widget's key when a page without that widget
 runs, so widgets use their own keys and copy into these (see
 ``aeviz.ui.widgets.bound``). Tests reach a state by seeding these keys::
@@ -95,16 +95,12 @@ def freeze_heap() -> None:
 
 
 def init() -> None:
-    """Fill missing keys with defaults; apply the query string once per session."""
+    """Fill missing keys with defaults (pages call ``query.init``, which also reads the link)."""
     freeze_heap()
     ss = st.session_state
     for key, value in DEFAULTS.items():
         if key not in ss:
             ss[key] = copy.deepcopy(value)      # lists/dicts must not be shared between sessions
-    if not ss[QUERY_APPLIED]:
-        ss[QUERY_APPLIED] = True
-        from aeviz.ui import query                     # late import: query imports this module
-        query.apply_from_url()
 
 
 def get(key: str) -> Any:

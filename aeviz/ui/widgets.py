@@ -26,8 +26,9 @@ import streamlit as st
 
 from aeviz.render import images as imaging
 from aeviz.data.registry import list_datasets
+from aeviz.maps.projections import METHOD_NAMES
 from aeviz.core.errors import AevizError
-from aeviz.ui import sources, state
+from aeviz.ui import query, sources, state
 
 
 _MISSING = object()
@@ -132,7 +133,7 @@ def upload_model(container: Any = st) -> str | None:
     return None
 
 
-METHODS = ("latent", "pca", "umap", "tsne")        # the map methods every page offers
+METHODS = METHOD_NAMES                             # the map methods every page offers: the registry's
 MAP_HELP = ("latent: the raw 2-D code (2-D models). Larger codes are drawn with PCA unless you pick "
             "UMAP or t-SNE (slower).")
 NO_MODEL = "No model fits this dataset yet: train one on the Train page."
@@ -140,7 +141,7 @@ NO_MODEL = "No model fits this dataset yet: train one on the Train page."
 
 def page(title: str, intro: str) -> tuple[str, str]:
     """Session state, the dataset/split sidebar, title and intro: how every data page starts."""
-    state.init()
+    query.init()
     dataset, split = sidebar()
     st.title(title)
     st.markdown(intro)

@@ -12,23 +12,27 @@ its recorded metrics still hold.
 from __future__ import annotations
 
 import copy
+import math
+import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from aeviz.models.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, write_json_atomic
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core.errors import ConfigError
+from aeviz.core.paths import pretrained_dir
+from aeviz.maps.projections import METHODS
 from aeviz.metrics.evaluation import evaluate
-from aeviz.models.families import Autoencoder
+from aeviz.models.families import MODELS, Autoencoder
 from aeviz.training.loop import train
 
-PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "pretrained"
-MAP_METHODS = ("pca", "umap", "tsne")
+PRETRAINED_DIR = pretrained_dir()
+MAP_METHODS = ("pca", "umap", "tsne")        # the maps shipped per model: a chosen part of METHODS
 ZOO_KEYS = ("weights_dtype", "half_change", "train_epochs", "schedule")   # added by build
 HALF_TOLERANCE = 1e-3         # float16 weights are kept only if quick metrics move less (relative)
 # metric -> (relative, absolute) tolerance of `check`; the larger one applies. Same seed and
@@ -50,6 +54,12 @@ class ZooEntry:
     maps: tuple[str, ...] = MAP_METHODS
     anchor: str = ""                            # the published number this recipe aims at
     targets: tuple[tuple[str, float], ...] = field(default=())   # (metric, upper bound)
+
+    def __post_init__(self):
+        unknown = [m for m in self.maps if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"zoo entry {self.name}: unknown map methods {unknown}; "
+                              f"known: {', '.join(METHODS)}")
 
     @property
     def command(self) -> str:
@@ -111,6 +121,36 @@ def _entries() -> dict[str, ZooEntry]:
 ZOO: dict[str, ZooEntry] = _entries()
 
 
+# Datasets that train in seconds: a `pretrained:<dataset>-<family>-<latent>` id without a
+# shipped folder is trained on first use, by the zoo's own recipe where there is one.
+BUILTIN_DATASETS = ("digits", "swiss-roll", "s-curve", "moons", "circles")
+TOY = dict(hidden=(256, 128))
+TOY_RUN = (TrainConfig(epochs=60, batch_size=64, lr=2e-3, seed=0),)      # ~3 s on 2 cores
+_BUILTIN_NAME = re.compile(r"(?P<dataset>[a-z][a-z-]*?)-(?P<family>[a-z]+)-(?P<latent>[1-9][0-9]?)")
+
+
+def builtin_entry(name: str, sample_shape: tuple[int, ...] | None = None) -> ZooEntry | None:
+    """What ``pretrained:<name>`` means when pretrained/<name> is missing, or None.
+
+    The zoo's recipe if it has one (so the id names one model everywhere),
+    else a small recipe for a built-in dataset; ``sample_shape`` is needed for
+    the latter and only checked for the former.
+    """
+    m = _BUILTIN_NAME.fullmatch(name)
+    if not m or m["dataset"] not in BUILTIN_DATASETS or m["family"] not in MODELS or \
+            MODELS[m["family"]].closed_form:
+        return None
+    if name in ZOO:
+        return ZOO[name]
+    if sample_shape is None:
+        return ZooEntry(name, m["dataset"], ModelConfig(family=m["family"], latent_dim=int(m["latent"]),
+                                                        **TOY), TOY_RUN)
+    likelihood = "bernoulli" if len(sample_shape) == 3 else "gaussian"
+    model = ModelConfig(family=m["family"], input_shape=tuple(sample_shape), latent_dim=int(m["latent"]),
+                        likelihood=likelihood, **TOY)
+    return ZooEntry(name, m["dataset"], model, TOY_RUN, maps=())
+
+
 def get_entry(name: str) -> ZooEntry:
     try:
         return ZOO[name]
@@ -167,10 +207,10 @@ def half_roundtrip(model: Autoencoder) -> Autoencoder:
     return twin
 
 
-def half_change(model: Autoencoder, data, seed: int = 0) -> float:
+def half_change(ckpt: Checkpoint, data, seed: int = 0) -> float:
     """Largest relative change of a quick metric when the weights are stored as float16."""
-    a = evaluate(model, data, quick=True, seed=seed)
-    b = evaluate(half_roundtrip(model), data, quick=True, seed=seed)
+    a = evaluate(ckpt, data, quick=True, seed=seed)
+    b = evaluate(replace(ckpt, model=half_roundtrip(ckpt.model)), data, quick=True, seed=seed)
     keys = [k for k in QUICK_KEYS if k in a and k != "active_units"]
     return max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-9) for k in keys)
 
@@ -187,19 +227,20 @@ def build(name: str, *, data_dir: str | Path | None = None, root: Path = PRETRAI
             f"test {row.get('test_loss', float('nan')):.3f} ({row['seconds']:.0f} s)")
 
     model, history = train_entry(entry, data.x_train, data.x_test, on_epoch)
-    change = half_change(model, data) if entry.half else float("inf")
+    trained = Checkpoint.of(model, entry.stages, entry.dataset, entry.command, history)
+    change = half_change(trained, data) if entry.half else float("inf")
     half = change <= HALF_TOLERANCE
-    shipped = half_roundtrip(model) if half else model
+    shipped = replace(trained, model=half_roundtrip(model)) if half else trained
     log(f"{name}: float16 changes metrics by {change:.2e} (relative); storing "
         f"{'float16' if half else 'float32'}")
-    metrics = evaluate(shipped, data, iwae_k=entry.iwae_k, binarize=entry.stages[0].binarize)
+    metrics = evaluate(shipped, data, iwae_k=entry.iwae_k)
     metrics.update({"weights_dtype": "float16" if half else "float32", "half_change": change,
                     "train_epochs": entry.epochs,
                     "schedule": ", ".join(map(describe_stage, entry.stages))})
     metrics.update(target_report(entry, metrics, log))
     with tempfile.TemporaryDirectory(prefix="aeviz-maps-") as tmp:
-        maps = write_maps(shipped, data, entry.maps, Path(tmp), log=log)
-        path = save_checkpoint(root / name, shipped, train_config=entry.stages[0],
+        maps = write_maps(shipped.model, data, entry.maps, Path(tmp), log=log)
+        path = save_checkpoint(root / name, shipped.model, stages=entry.stages,
                                dataset_name=entry.dataset, command=entry.command, history=history,
                                metrics=metrics, half=half, extra_files=maps)
     log(f"{name}: saved {path}")
@@ -217,7 +258,7 @@ def refresh_maps(name: str, *, data_dir: str | Path | None = None, root: Path = 
         maps = write_maps(ckpt.model, data, methods, Path(tmp), log=log)
         for old in (root / name / "maps").glob("*.npz"):       # keep maps that were not redone
             maps.setdefault(f"maps/{old.name}", old)
-        return save_checkpoint(root / name, ckpt.model, train_config=ckpt.train_config,
+        return save_checkpoint(root / name, ckpt.model, stages=ckpt.stages,
                                dataset_name=ckpt.dataset_name, command=ckpt.command,
                                history=ckpt.history, metrics=ckpt.metrics,
                                half=ckpt.metrics.get("weights_dtype") == "float16", extra_files=maps)
@@ -248,17 +289,15 @@ def write_maps(model: Autoencoder, data, methods: tuple[str, ...], folder: Path,
     UMAP/t-SNE; embedding and codes are stored as float16 (codes match within
     mapcache's tolerance, rtol 1e-3) to keep pretrained/ small.
     """
-    from aeviz.maps.store import cached_projection, codes_digest, write_map_file
+    from aeviz.maps.store import cached_projection, map_meta, write_map_file
     x, y = data.split("test")
     codes = model.encode_numpy(x)
     out = {}
     for method in methods:
         emb, info = cached_projection(codes, y, method, {}, seed, model_id=f"zoo:{data.name}",
                                       split="test", cache=False)
-        meta = {"method": method, "params": info["params"], "seed": seed, "split": "test",
-                "n_points": len(codes), "codes_digest": codes_digest(codes),
-                "fit_seconds": info["fit_seconds"], "trustworthiness": info["trustworthiness"],
-                "knn_accuracy": info["knn_accuracy"]}
+        meta = map_meta(method, info["params"], seed, "test", codes, fit_seconds=info["fit_seconds"],
+                        trustworthiness=info["trustworthiness"], knn_accuracy=info["knn_accuracy"])
         file = folder / f"{method}.npz"
         write_map_file(file, {"embedding": emb.astype(np.float16), "codes": codes.astype(np.float16),
                               "labels": y.astype(np.int16), "meta": meta})
@@ -287,6 +326,8 @@ def check(name: str, *, data_dir: str | Path | None = None, root: Path = PRETRAI
     for key, (rel, absolute) in (FULL_KEYS if full else QUICK_KEYS).items():
         if key in ckpt.metrics and key in now:
             was, got = ckpt.metrics[key], now[key]
-            rows.append((key, was, got, abs(was - got) <= max(rel * abs(was), absolute)))
+            # a NaN is saved honestly as null; a hand-edited file may hold anything: not a match
+            number = isinstance(was, (int, float)) and not isinstance(was, bool) and math.isfinite(was)
+            rows.append((key, was, got, number and abs(was - got) <= max(rel * abs(was), absolute)))
     status = "ok" if rows and all(r[3] for r in rows) else "failed"
     return {"name": name, "status": status, "rows": rows, "seconds": now["seconds"]}

@@ -22,7 +22,7 @@ def checkpoints(tmp_path_factory):
         cfg = ModelConfig(family=family, input_shape=(1, 8, 8), latent_dim=dim, hidden=(32,))
         tc = TrainConfig(epochs=2, batch_size=128)
         model = train(cfg, tc, data.x_train, device="cpu").model
-        paths.append(save_checkpoint(root / f"tiny-{family}", model, train_config=tc, dataset_name="digits"))
+        paths.append(save_checkpoint(root / f"tiny-{family}", model, stages=(tc,), dataset_name="digits"))
     return paths
 
 
@@ -69,9 +69,8 @@ def test_compare_refuses_a_missing_output_folder(checkpoints, tmp_path):
 
 def test_compare_through_the_main_cli(checkpoints, tmp_path, capsys):
     from aeviz.cli import main as cli
-    for module, _ in cli.COMMANDS.values():
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not in this checkout yet")
+    for module, _ in cli.COMMANDS.values():              # a moved module fails here, never skips
+        assert importlib.util.find_spec(module) is not None, module
     assert cli.main(["compare", str(checkpoints[0]), "--no-pca", "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r.json").is_file()
     assert cli.main(["compare", str(tmp_path / "missing")]) == 2          # clear error, no traceback

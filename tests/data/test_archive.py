@@ -1,6 +1,4 @@
-import io
 import stat
-import warnings
 import zipfile
 
 import pytest
@@ -9,17 +7,10 @@ from hypothesis import strategies as st
 
 from aeviz.data.archive import iter_members, safe_extract
 from aeviz.core.errors import DataError
+from conftest import zip_bytes
 
 
-def make_zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
-    """entries: (name or ZipInfo, bytes)."""
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # zipfile warns about duplicate names
-        with zipfile.ZipFile(buf, "w", compression) as zf:
-            for name, data in entries:
-                zf.writestr(name, data)
-    return buf.getvalue()
+make_zip = zip_bytes
 
 
 def info(name: str, mode: int = 0o100644) -> zipfile.ZipInfo:

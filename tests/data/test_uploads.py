@@ -1,6 +1,5 @@
 import io
 import pickle
-import zipfile
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from PIL import Image
 from aeviz.core.errors import DataError
 from aeviz.data.tables import parse_csv
 from aeviz.data.uploads import load_user_data, read_npy
+from conftest import zip_bytes
 
 RNG = np.random.default_rng(0)
 
@@ -33,12 +33,7 @@ def png(mode: str, size: tuple[int, int], color) -> bytes:
     return buf.getvalue()
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+zip_of = zip_bytes
 
 
 # ------------------------------------------------------------------ .npy

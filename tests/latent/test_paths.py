@@ -4,8 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aeviz.core.errors import ConfigError
-from aeviz.latent.paths import (CodeTrust, class_mean, interpolate, lerp, random_member, slerp,
-                               trust_label)
+from aeviz.latent.paths import class_mean, interpolate, lerp, random_member, slerp
 
 
 def _unit(v):
@@ -73,15 +72,3 @@ def test_class_endpoints():
     assert random_member(labels, 0, 5) == random_member(labels, 0, 5)
     with pytest.raises(ConfigError, match="no points"):
         class_mean(codes, labels, 7)
-
-
-def test_code_trust_is_relative_to_spacing():
-    grid = np.stack(np.meshgrid(np.arange(10.0), np.arange(10.0)), -1).reshape(-1, 2)
-    trust = CodeTrust().fit(grid)
-    assert trust.spacing_ == pytest.approx(1.0)
-    scores = trust.score(np.array([[3.0, 3.0], [3.5, 3.0], [30.0, 3.0]]))
-    np.testing.assert_allclose(scores, [0.0, 0.5, 21.0], atol=1e-6)
-    assert trust_label(scores[0]) == "on the data"
-    assert trust_label(scores[2]) == "far from any real code"
-    with pytest.raises(ConfigError, match="dimensions"):
-        trust.score(np.zeros((1, 3)))

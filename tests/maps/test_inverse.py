@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from aeviz.core.errors import ProjectionError
-from aeviz.maps.inverse import (INVERSES, KNNBlend, inverse_with_trust, make_inverse, map_spacing)
+from aeviz.latent.trust import DataDistance
+from aeviz.maps.inverse import INVERSES, KNNBlend, inverse_with_trust, make_inverse
 from aeviz.maps.projections import make_projection
 
 
@@ -59,13 +60,6 @@ def test_unknown_inverse_lists_the_choices():
         make_inverse("spline")
 
 
-def test_spacing_is_scale_free_and_ignores_duplicates():
-    xy, _ = smooth_pairs()
-    s = map_spacing(xy)
-    assert map_spacing(xy * 10) == pytest.approx(10 * s, rel=1e-5)
-    assert map_spacing(np.concatenate([xy, xy])) == pytest.approx(s)
-
-
 def test_trust_scores_flag_empty_map_space():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(300, 5)).astype(np.float32)
@@ -77,4 +71,4 @@ def test_trust_scores_flag_empty_map_space():
     assert trust["roundtrip_error"].max() < 1e-3                     # PCA's inverse is exact
     assert trust["nearest_distance_norm"][-1] > 20 * trust["nearest_distance_norm"][:10].max()
     assert trust["nearest_distance_norm"][-1] == pytest.approx(
-        trust["nearest_distance"][-1] / map_spacing(pca.embedding_), rel=1e-5)
+        trust["nearest_distance"][-1] / DataDistance().fit(pca.embedding_).spacing_, rel=1e-5)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from aeviz.core.errors import ProjectionError
-from aeviz.maps.projections import (METHODS, FixedMap, make_projection, method_params,
+from aeviz.maps.projections import (METHOD_NAMES, METHODS, FixedMap, make_projection, method_params,
                            stratified_subsample)
 
 # a numba cache that outlives the per-session AEVIZ_CACHE_DIR: a cold one costs minutes
@@ -86,7 +86,16 @@ def test_maps_keep_clusters_apart(fitted):
         assert between > 2 * within, method
 
 
-@pytest.mark.parametrize("method", ["latent", "pca"])
+EXACT = [m for m in METHODS if METHODS[m].exact]
+
+
+def test_every_method_is_offered_exact_ones_first():
+    assert sorted(METHOD_NAMES) == sorted(METHODS) and set(FAST) == set(METHODS)
+    assert METHOD_NAMES[:len(EXACT)] == tuple(EXACT) and {"latent", "pca"} <= set(EXACT)
+    assert all(isinstance(cls.exact, bool) and cls.method == name for name, cls in METHODS.items())
+
+
+@pytest.mark.parametrize("method", EXACT)
 def test_exact_inverse(fitted, method):
     est = fitted[method]
     y = est.embedding_[:20] + np.float32(0.3)
@@ -95,7 +104,7 @@ def test_exact_inverse(fitted, method):
     assert trust["roundtrip_error"].max() < 1e-4
 
 
-@pytest.mark.parametrize("method", ["umap", "tsne"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in EXACT])
 def test_inverse_round_trip_inside_the_data(fitted, method):
     est = fitted[method]
     rng = np.random.default_rng(2)

@@ -137,6 +137,34 @@ def test_shipped_map_is_used_when_it_matches(tmp_path, data, count_fits):
     assert info["source"] == "computed"
 
 
+def test_a_shipped_map_from_another_engine_version_is_not_used(tmp_path, data, count_fits, monkeypatch):
+    # shipped maps ignored the engine version that cached maps are keyed by (issue 11)
+    from aeviz.maps import store
+    x, y = data
+    _, info = cached_projection(x, y, "umap", {}, 0, "m", "test", cache=False)
+    meta = store.map_meta("umap", info["params"], 0, "test", x, fit_seconds=1.0, trustworthiness=None,
+                          knn_accuracy=None)
+    assert meta["engine"] == store.ENGINE_VERSIONS["umap"]
+    write_map_file(tmp_path / "ckpt" / "maps" / "umap.npz",
+                   {"embedding": np.zeros((180, 2), np.float32), "codes": x, "labels": y, "meta": meta})
+    count_fits["umap"] = 0
+    _, info = cached_projection(x, y, "umap", {}, 0, "m", "test", cache=False, checkpoint_dir=tmp_path / "ckpt")
+    assert info["source"] == "shipped" and count_fits["umap"] == 0
+    monkeypatch.setitem(store.ENGINE_VERSIONS, "umap", meta["engine"] + 1)     # the algorithm changed
+    _, info = cached_projection(x, y, "umap", {}, 0, "m", "test", cache=False, checkpoint_dir=tmp_path / "ckpt")
+    assert info["source"] == "computed" and count_fits["umap"] == 1
+
+
+def test_every_shipped_map_records_the_current_engine():
+    from aeviz.core.paths import pretrained_dir
+    from aeviz.maps.store import ENGINE_VERSIONS
+    files = sorted(pretrained_dir().glob("*/maps/*.npz"))
+    assert len(files) >= 13
+    for f in files:
+        meta = read_map_file(f)["meta"]
+        assert meta.get("engine") == ENGINE_VERSIONS.get(meta["method"], 1), f
+
+
 def test_map_files_never_need_pickle(tmp_path):
     path = tmp_path / "map.npz"
     write_map_file(path, {"embedding": np.zeros((2, 2), np.float32), "labels": np.array([1, 2]),

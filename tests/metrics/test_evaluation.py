@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aeviz.models.checkpoint import save_checkpoint
+from aeviz.models.checkpoint import Checkpoint, save_checkpoint
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.data.registry import load_dataset
 from aeviz.core.errors import ConfigError
-from aeviz.metrics.evaluation import (active_units, code_variances, elbo_terms, evaluate, iwae_nll, kl,
+from aeviz.metrics.evaluation import (active_units, code_variances, evaluate, iwae_nll, kl,
                            knn_accuracy, knn_accuracy_loo, mse_per_pixel, neg_elbo,
                            off_manifold_share, recon_nll, sse_per_image, trustworthiness)
 from aeviz.metrics.codes import interpolation_smoothness
@@ -161,16 +161,12 @@ def test_linear_decoder_interpolates_straight(vectors):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
 def digit_models(digits):
     fams = {"ae": None, "vae": None, "pca": None}
     for fam in fams:
         cfg = ModelConfig(family=fam, input_shape=(1, 8, 8), latent_dim=4, hidden=(32,))
-        fams[fam] = train(cfg, TrainConfig(epochs=3, batch_size=128), digits.x_train, device="cpu").model
+        stage = TrainConfig(epochs=3, batch_size=128)
+        fams[fam] = Checkpoint.of(train(cfg, stage, digits.x_train, device="cpu").model, (stage,), "digits")
     return fams
 
 
@@ -191,14 +187,20 @@ def test_evaluate_reports_what_applies_to_each_family(digit_models, digits):
 
 
 def test_evaluate_quick_limit_and_checkpoint_path(digit_models, digits, tmp_path):
-    path = save_checkpoint(tmp_path / "vae", digit_models["vae"], dataset_name="digits",
-                           train_config=TrainConfig(binarize=True))
+    path = save_checkpoint(tmp_path / "vae", digit_models["vae"].model, dataset_name="digits",
+                           stages=(TrainConfig(binarize=True), TrainConfig(epochs=2)))
     quick = evaluate(path, "digits", quick=True, limit=100, iwae_k=10)
     assert quick["n"] == 100 and "knn_acc_1" not in quick and "iwae_nll" not in quick
     assert quick["binarized"] is True                        # as the model was trained
     again = evaluate(path, digits, quick=True, limit=100)
     assert again["neg_elbo"] == quick["neg_elbo"]           # seeded
     assert evaluate(path, digits, quick=True, limit=100, binarize=False)["binarized"] is False
+
+
+def test_evaluate_refuses_a_bare_model_whose_recipe_is_lost(digit_models, digits):
+    # the bug this closes: `eval` passed ckpt.model, so a binarized VAE was scored on grey images
+    with pytest.raises(ConfigError, match="not its bare model"):
+        evaluate(digit_models["vae"].model, digits, quick=True)
 
 
 def test_evaluate_refuses_the_wrong_dataset(digit_models):
@@ -219,7 +221,7 @@ def test_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
     data = load_dataset("mnist", real_data_dir("mnist"), download=False)
     cfg = ModelConfig(family="pca", input_shape=(1, 28, 28), latent_dim=30)
     model = train(cfg, TrainConfig(epochs=1), data.x_train, device="cpu").model
-    result = evaluate(model, data, quick=True)
+    result = evaluate(Checkpoint.of(model, (TrainConfig(epochs=1),)), data, quick=True)
     assert result["n"] == 10_000
     assert result["sse_per_image"] == pytest.approx(13.87, abs=0.05)
 
@@ -229,9 +231,9 @@ def test_logistic_pca_30_matches_hinton_and_salakhutdinov_on_real_mnist():
     # a linear code with sigmoid outputs trained on cross-entropy: their "logistic PCA", 8.01
     data = load_dataset("mnist", real_data_dir("mnist"), download=False)
     cfg = ModelConfig(family="ae", backbone="linear", hidden=(), input_shape=(1, 28, 28), latent_dim=30)
-    model = train(cfg, TrainConfig(epochs=60, lr=3e-3, batch_size=256, seed=0), data.x_train,
-                  device="cpu").model
-    result = evaluate(model, data, quick=True)
+    stage = TrainConfig(epochs=60, lr=3e-3, batch_size=256, seed=0)
+    model = train(cfg, stage, data.x_train, device="cpu").model
+    result = evaluate(Checkpoint.of(model, (stage,)), data, quick=True)
     assert result["sse_per_image"] == pytest.approx(8.01, abs=0.15)
 
 

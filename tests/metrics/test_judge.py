@@ -7,17 +7,11 @@ import torch
 
 from aeviz.metrics import judge as classifier
 from aeviz.metrics.judge import Judge, JudgeNet, fingerprint, judge_paths, load_or_train_judge, train_judge
-from aeviz.data.registry import load_dataset
 from aeviz.data.dataset import Dataset
 from aeviz.core.errors import ConfigError
 from aeviz.metrics.samples import fitted_codes, judge_scores, prior_codes
 
 STEPS = 200
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def test_judge_learns_digits(digits):

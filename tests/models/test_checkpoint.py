@@ -5,7 +5,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -32,7 +31,7 @@ class Payload:
 @pytest.fixture
 def ckpt(tmp_path):
     model = seeded_model(CFG, 0)
-    return save_checkpoint(tmp_path / "m", model, train_config=TrainConfig(epochs=1), dataset_name="digits",
+    return save_checkpoint(tmp_path / "m", model, stages=(TrainConfig(epochs=1),), dataset_name="digits",
                            command="python -m aeviz train", history=[{"epoch": 1}], metrics={"a": 1.0}), model
 
 

@@ -1,12 +1,13 @@
 import math
+from dataclasses import fields
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from aeviz.models.config import FAMILIES, ModelConfig
+from aeviz.models.config import NOISES, ModelConfig
 from aeviz.core.errors import ConfigError
-from aeviz.models.families import MODELS, Posterior, build, describe, reconstruction_nll
+from aeviz.models.families import MODELS, Posterior, build, describe, family_fields, reconstruction_nll
 
 SHAPES = [(1, 8, 8), (1, 28, 20), (3,)]
 
@@ -15,18 +16,56 @@ def make(family, backbone="mlp", shape=(1, 8, 8), latent=3):
     hidden = {"conv": (8, 16), "linear": ()}.get(backbone, (32, 16))
     model = build(ModelConfig(family=family, backbone=backbone, input_shape=shape, latent_dim=latent,
                               hidden=hidden))
-    if family == "pca":
+    if MODELS[family].closed_form:
         model.fit(torch.rand(20, *shape, generator=torch.Generator().manual_seed(0)).numpy())
     return model
 
 
 def test_registry_covers_every_family():
-    assert set(MODELS) == set(FAMILIES)
+    assert list(MODELS)[:5] == ["ae", "dae", "sae", "vae", "pca"]    # the picker's order stays
     with pytest.raises(ConfigError, match="unknown model family 'nope'"):
         build(SimpleNamespace(family="nope"))
+    with pytest.raises(ConfigError, match="family must be one of ae, dae, sae, vae, pca"):
+        ModelConfig(family="nope")
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+CLASS_ATTRIBUTES = {"family": str, "help": str, "variational": bool, "closed_form": bool, "uses": tuple}
+
+
+@pytest.mark.parametrize("family", list(MODELS))
+def test_every_family_declares_what_callers_read(family):
+    cls = MODELS[family]
+    for name, kind in CLASS_ATTRIBUTES.items():
+        assert isinstance(getattr(cls, name, None), kind), f"{cls.__name__}.{name} must be a {kind.__name__}"
+    assert cls.family == family and "\n" not in cls.help
+    assert family == "ae" or cls.help != MODELS["ae"].help, f"{cls.__name__} must say what it is: set help"
+    assert set(cls.uses) <= {f.name for f in fields(ModelConfig)}, f"{cls.__name__}.uses names no field"
+    config = ModelConfig(family=family)
+    assert config.family_class is cls and config.is_variational is cls.variational
+
+
+def _changed(config: ModelConfig, name: str):
+    value = getattr(config, name)
+    return NOISES[(NOISES.index(value) + 1) % len(NOISES)] if name == "noise" else 2 * value + 0.05
+
+
+@pytest.mark.parametrize("family", list(MODELS))
+def test_uses_is_exactly_what_the_loss_reads(family):
+    """A field in ``uses`` moves the loss; a field another family uses does not."""
+    model = make(family)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    base = model.config
+    def loss(**change):
+        model.config = base.replace(**change)
+        return model(x, generator=torch.Generator().manual_seed(0)).loss.item()
+    reference = loss()
+    for name in family_fields():
+        moved = loss(**{name: _changed(base, name)}) != reference
+        assert moved == (name in MODELS[family].uses), \
+            f"{family}: {name} " + ("moves the loss but is not in uses" if moved else "is in uses but inert")
+
+
+@pytest.mark.parametrize("family", list(MODELS))
 @pytest.mark.parametrize("backbone, shape", [("mlp", s) for s in SHAPES] + [("conv", (1, 8, 8)), ("conv", (1, 28, 20)),
                                              ("linear", (1, 8, 8)), ("linear", (3,))])
 def test_shapes(family, backbone, shape):

@@ -37,8 +37,7 @@ def test_csv_round_trip_is_exact():
 
 
 def test_parquet_round_trip():
-    pd = pytest.importorskip("pandas")
-    pytest.importorskip("pyarrow")
+    import pandas as pd                       # runtime requirements: missing ones fail, never skip
     df = pd.read_parquet(io.BytesIO(table_to_parquet(embedding_table(CODES, LABELS, COORDS))))
     assert df.shape == (7, 1 + 1 + 2 + 3)
     np.testing.assert_array_equal(df["z2"].to_numpy(), CODES[:, 2])
@@ -102,7 +101,7 @@ def test_zips(tmp_path):
 
 
 def test_figure_bytes_png_or_html():
-    go = pytest.importorskip("plotly.graph_objects")
+    import plotly.graph_objects as go
     data, ext, mime = figure_bytes(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])))
     if kaleido_available():
         assert ext == "png" and data[:8] == b"\x89PNG\r\n\x1a\n"

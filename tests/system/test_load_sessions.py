@@ -166,8 +166,6 @@ def _browser_missing() -> str | None:
         return "Debian's Chromium (/usr/bin/chromium) is not installed"
     if importlib.util.find_spec("playwright") is None:
         return "playwright is not installed"
-    if not (REPO / "app.py").is_file():
-        return "app.py is not in this checkout"
     return None
 
 

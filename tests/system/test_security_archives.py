@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,18 +19,12 @@ import pytest
 from aeviz.data.archive import iter_members, safe_extract
 from aeviz.core.errors import AevizError, DataError
 from aeviz.data.uploads import load_user_data
+from conftest import zip_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                 # duplicate names warn
-        with zipfile.ZipFile(buf, "w", compression) as zf:
-            for name, data in entries:
-                zf.writestr(name, data)
-    return buf.getvalue()
+make_zip = zip_bytes
 
 
 def link(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:

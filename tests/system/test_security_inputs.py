@@ -1,9 +1,10 @@
-"""Hostile data files, URL query strings and CLI flags; the limits table stays true.
+"""Hostile data files, URL query strings and CLI flags; every limit is defined once.
 
 Uploads (CSV/NPY/NPZ/images), dataset files, link parameters and command-line
 flags are refused with one clear AevizError (CLI: "error: ..." and exit 2),
-nothing is unpickled, no name becomes a path without ``safe_name``, and
-every limit in ``aeviz.limits`` is the one the code enforces.
+nothing is unpickled, no name becomes a path without ``safe_name``. Every
+limit is defined in ``aeviz.core.limits`` only: its enforcers read it there,
+no module keeps a copy, and each boundary accepts the limit and refuses one more.
 """
 import ast
 import gzip
@@ -26,71 +27,118 @@ from aeviz.data.uploads import load_user_data
 REPO = Path(__file__).resolve().parents[2]
 
 
-# --------------------------------------------------------------------------- limits table
+# --------------------------------------------------------------------------- limits: one definition
 
-def _module_constants(where: str) -> dict[str, int]:
-    """Module-level integer constants of a source file, evaluated without importing it."""
-    file = REPO / (where if where.endswith(".py") else where.replace(".", "/") + ".py")
-    env: dict[str, int] = {}
-    for node in ast.parse(file.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("limits"):
-            env.update({a.asname or a.name: getattr(limits, a.name) for a in node.names
-                        if isinstance(getattr(limits, a.name, None), int)})   # imported from here
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                isinstance(node.targets[0], ast.Name):
-            try:
-                env[node.targets[0].id] = _eval(node.value, env)
-            except (ValueError, KeyError, TypeError):
-                continue
-    return env
+AEVIZ = REPO / "aeviz"
+LIMIT_VALUES = {lim.value for lim in limits.LIMITS.values()}
+# The short names a copy of a limit would take: ZIP_MAX_FILES -> MAX_FILES, ZIP_RATIO_FREE_BYTES -> RATIO_FREE_BYTES.
+LIMIT_TAILS = {"_".join(parts[i:]) for parts in (n.split("_") for n in limits.LIMITS) for i in range(len(parts) - 1)}
+# Old module-level names kept because other code imports them; each is bound to the limits constant.
+PUBLIC_ALIASES = {("aeviz.models.config", "MAX_PARAMETERS"): "MODEL_MAX_PARAMETERS",
+                  ("aeviz.training.jobs", "MAX_CONCURRENT"): "APP_MAX_CONCURRENT_TRAININGS"}
+# MAX_ constants that bound something else and only share a value with a limit.
+NOT_COPIES = {("aeviz.render.export", "MAX_SPRITE_SIDE"): "the Projector's sprite side, not MODEL_MAX_WIDTH",
+              ("aeviz.render.export", "MAX_ZIP_BYTES"): "an exported zip, not IDX_MAX_BYTES",
+              ("aeviz.ui.pages.export", "MAX_PROJECTOR"): "points exported to the Projector, not ZIP_MAX_FILES"}
+
+
+def _modules() -> dict[str, ast.Module]:
+    files = sorted(AEVIZ.rglob("*.py"))
+    assert len(files) > 40, f"found only {len(files)} modules under {AEVIZ}"
+    return {".".join(f.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): ast.parse(f.read_text())
+            for f in files}
+
+
+MODULES = _modules()
+
+
+def _limits_used(tree: ast.Module) -> set[str]:
+    """Names of aeviz.core.limits that a module reads: ``limits.X`` or ``from aeviz.core.limits import X``."""
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "limits"}
+    return used | {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and n.module == "aeviz.core.limits" for a in n.names}
 
 
 _OPS = {ast.Mult: int.__mul__, ast.Pow: int.__pow__, ast.Add: int.__add__,
         ast.LShift: int.__lshift__, ast.Sub: int.__sub__}
 
 
-def _eval(node: ast.AST, env: dict[str, int]) -> int:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
+def _literal(node: ast.AST, env: dict[str, int]) -> int | None:
+    """The value of an integer expression of literals and earlier literal constants, else None."""
+    if isinstance(node, ast.Constant):
+        return node.value if type(node.value) is int else None
     if isinstance(node, ast.Name):
-        return env[node.id]
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "limits":
-        return getattr(limits, node.attr)                # `limits.UPLOAD_MAX_BYTES`
+        return env.get(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
-    raise ValueError("not a constant integer expression")
+        left, right = _literal(node.left, env), _literal(node.right, env)
+        return None if left is None or right is None else _OPS[type(node.op)](left, right)
+    return None
 
 
-NAMED = {name: lim for name, lim in limits.LIMITS.items() if ":" in lim.where}
+def _assignments(tree: ast.Module):
+    """(name, value node) of each module-level assignment, tuples unpacked."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    yield target.id, node.value
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    yield from ((t.id, v) for t, v in zip(target.elts, node.value.elts) if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            yield node.target.id, node.value
 
 
-@pytest.mark.parametrize("name", sorted(NAMED))
-def test_limits_table_matches_the_enforcing_constant(name):
-    lim = NAMED[name]
-    module, constant = lim.where.split(":")
-    if not (REPO / (module if module.endswith(".py") else module.replace(".", "/") + ".py")).is_file():
-        pytest.skip(f"{module} is not in this checkout")
-    assert _module_constants(module).get(constant) == lim.value, \
-        f"aeviz.core.limits says {name} = {lim.value}, {lim.where} disagrees: update one of them"
+def test_no_module_keeps_its_own_copy_of_a_limit():
+    copies, aliases = [], {}
+    for module, tree in MODULES.items():
+        if module == "aeviz.core.limits":
+            continue
+        env: dict[str, int] = {}
+        for name, value in _assignments(tree):
+            if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "limits":
+                aliases[module, name] = value.attr
+                continue
+            number = _literal(value, env)
+            if number is None:
+                continue
+            env[name] = number
+            if name in limits.LIMITS or name in LIMIT_TAILS:
+                copies.append(f"{module}.{name} = {number:,} restates the limit's name")
+            elif name.lstrip("_").startswith("MAX_") and number in LIMIT_VALUES and (module, name) not in NOT_COPIES:
+                copies.append(f"{module}.{name} = {number:,} has the value of a limit")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "aeviz.core.limits":
+                aliases.update({(module, a.asname): a.name for a in node.names if a.asname})
+    assert copies == [], "import these from aeviz.core.limits instead: " + "; ".join(copies)
+    assert aliases == PUBLIC_ALIASES, "a new alias of a limit: use limits.X directly (or list it in PUBLIC_ALIASES)"
+    for module, name in NOT_COPIES:
+        assert name in dict(_assignments(MODULES[module])), f"NOT_COPIES lists {module}.{name}, which is gone"
 
 
-def test_inline_limits_are_enforced_at_their_value():
-    import inspect
+@pytest.mark.parametrize("name", sorted(limits.LIMITS))
+def test_each_limit_is_read_by_the_modules_named_as_its_enforcers(name):
+    lim = limits.LIMITS[name]
+    assert getattr(limits, name) == lim.value and type(lim.value) is int and lim.value > 0
+    assert lim.where, f"{name} names no enforcing module"
+    for module in lim.where:
+        assert module in MODULES, f"{name} says {module} enforces it; there is no such module"
+        assert name in _limits_used(MODULES[module]), f"{name} says {module} enforces it; {module} never reads it"
 
-    from aeviz.models.config import ModelConfig, TrainConfig
-    from aeviz.data.idx import read_idx
-    from aeviz.core.paths import safe_name
-    TrainConfig(epochs=limits.TRAIN_MAX_EPOCHS, batch_size=limits.TRAIN_MAX_BATCH)
-    for bad in ({"epochs": limits.TRAIN_MAX_EPOCHS + 1}, {"batch_size": limits.TRAIN_MAX_BATCH + 1}):
-        with pytest.raises(ConfigError):
-            TrainConfig(**bad)
-    ModelConfig(hidden=(4,) * limits.MODEL_MAX_LAYERS)
-    with pytest.raises(ConfigError):
-        ModelConfig(hidden=(4,) * (limits.MODEL_MAX_LAYERS + 1))
-    assert safe_name("a" * limits.NAME_MAX_CHARS)
-    with pytest.raises(ConfigError):
-        safe_name("a" * (limits.NAME_MAX_CHARS + 1))
-    assert inspect.signature(read_idx).parameters["max_items"].default == limits.IDX_MAX_ITEMS
+
+def test_every_reader_of_a_limit_is_named_and_every_constant_is_listed():
+    constants = {k for k, v in vars(limits).items() if k.isupper() and type(v) is int and k != "MiB"}
+    assert constants == set(limits.LIMITS), "each limit constant needs its LIMITS entry (and no entry without one)"
+    for module, tree in MODULES.items():
+        for name in _limits_used(tree) - {"LIMITS", "Limit", "MiB", "table"}:
+            assert name in limits.LIMITS, f"{module} reads limits.{name}, which does not exist"
+            assert module in limits.LIMITS[name].where, f"{module} enforces {name}: add it to LIMITS[{name!r}].where"
+
+
+def test_limits_is_a_foundation():
+    imported = {n.module for n in ast.walk(MODULES["aeviz.core.limits"]) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(MODULES["aeviz.core.limits"]) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m.startswith("aeviz")} <= {"aeviz.core.errors"}
 
 
 def test_streamlit_upload_limit_matches():
@@ -101,6 +149,151 @@ def test_streamlit_upload_limit_matches():
 def test_limits_table_renders():
     table = limits.table()
     assert "200 MiB" in table and table.count("\n") == len(limits.LIMITS) + 1
+    assert all(f"`{name}`" in table for name in limits.LIMITS)
+
+
+# --------------------------------------------------------------------------- each boundary at its limit
+# The limit is accepted and one more is refused, at the values in aeviz.core.limits: a copy that drifted fails.
+
+def _zip_of(n_files: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(n_files):
+            zf.writestr(f"{i}.txt", b"")
+    return buf.getvalue()
+
+
+def test_zip_member_limit():
+    from aeviz.data.archive import iter_members
+    assert len(list(iter_members(_zip_of(limits.ZIP_MAX_FILES)))) == limits.ZIP_MAX_FILES
+    with pytest.raises(DataError, match=f"{limits.ZIP_MAX_FILES + 1:,} files; the limit is"):
+        list(iter_members(_zip_of(limits.ZIP_MAX_FILES + 1)))
+
+
+def test_upload_byte_limit(tmp_path):
+    f = tmp_path / "x.npy"
+    with open(f, "wb") as out:                      # sparse: no disk or memory used until read
+        out.truncate(limits.UPLOAD_MAX_BYTES + 1)
+    with pytest.raises(DataError, match="the limit is 200.0 MiB"):
+        load_user_data(f, "x.npy")
+    with open(f, "r+b") as out:
+        out.truncate(limits.UPLOAD_MAX_BYTES)
+    with pytest.raises(DataError, match="not a valid .npy file"):   # read and parsed: past the size check
+        load_user_data(f, "x.npy")
+
+
+def test_upload_item_limit():
+    def rows(n: int) -> bytes:                                  # one byte short: refused after the header checks
+        return npy(np.zeros((n, 1), np.uint8))[:-1]
+    with pytest.raises(DataError, match="truncated/corrupt: header says"):
+        load_user_data(rows(limits.UPLOAD_MAX_ITEMS), "x.npy")
+    with pytest.raises(DataError, match=f"{limits.UPLOAD_MAX_ITEMS + 1:,} samples is over the limit"):
+        load_user_data(rows(limits.UPLOAD_MAX_ITEMS + 1), "x.npy")
+
+
+class PastTheSizeCheck(Exception):
+    pass
+
+
+def test_checkpoint_upload_size_limit(monkeypatch):
+    from aeviz.ui import sources
+
+    def reached():
+        raise PastTheSizeCheck
+    monkeypatch.setattr(limits, "UPLOAD_MAX_BYTES", 1000)      # read at call time, never copied
+    monkeypatch.setattr(sources.state, "uploads", reached)     # the first step after the size check
+    with pytest.raises(AevizError, match="the limit is"):
+        sources.add_upload(b"\0" * 1001, "model.zip")
+    with pytest.raises(PastTheSizeCheck):
+        sources.add_upload(b"\0" * 1000, "model.zip")
+
+
+def test_checkpoint_json_limit(tmp_path):
+    from aeviz.core.errors import CheckpointError
+    from aeviz.models.checkpoint import read_json
+    f = tmp_path / "config.json"
+    f.write_bytes(b"{}" + b" " * (limits.CHECKPOINT_MAX_JSON_BYTES - 2))
+    assert read_json(f, "config") == {}
+    f.write_bytes(b"{}" + b" " * (limits.CHECKPOINT_MAX_JSON_BYTES - 1))
+    with pytest.raises(CheckpointError, match="is larger than 4 MB"):
+        read_json(f, "config")
+
+
+def _mlp_with_parameters(n: int):
+    """An mlp ModelConfig (D,) -> (h,) -> z whose parameter_count() is exactly ``n``."""
+    from aeviz.models.config import ModelConfig
+    for h in range(128, limits.MODEL_MAX_WIDTH + 1):
+        for z in range(1, limits.MODEL_MAX_LATENT + 1):
+            d, rest = divmod(n - 2 * h - 3 * z * (h + 1), 2 * h + 1)   # count = d(2h+1) + 2h + 3z(h+1)
+            if rest == 0 and 1 <= d <= limits.MODEL_MAX_INPUT_SIZE:
+                return lambda: ModelConfig(family="ae", backbone="mlp", input_shape=(d,), hidden=(h,), latent_dim=z)
+    raise AssertionError(f"no mlp has exactly {n} parameters")
+
+
+def test_model_parameter_limit():
+    from aeviz.models.config import ModelConfig
+    at = _mlp_with_parameters(limits.MODEL_MAX_PARAMETERS)
+    over = _mlp_with_parameters(limits.MODEL_MAX_PARAMETERS + 1)
+    assert at().parameter_count() == limits.MODEL_MAX_PARAMETERS
+    with pytest.raises(ConfigError, match=f"{limits.MODEL_MAX_PARAMETERS + 1:,} parameters"):
+        over()
+    assert ModelConfig(input_shape=(4,), hidden=(4,) * limits.MODEL_MAX_LAYERS).hidden
+    assert ModelConfig(input_shape=(4,), hidden=(limits.MODEL_MAX_WIDTH,), latent_dim=limits.MODEL_MAX_LATENT)
+    assert ModelConfig(input_shape=(limits.MODEL_MAX_INPUT_SIZE,), hidden=(1,), latent_dim=1)
+    for over_one in ({"hidden": (4,) * (limits.MODEL_MAX_LAYERS + 1)}, {"hidden": (limits.MODEL_MAX_WIDTH + 1,)},
+                     {"latent_dim": limits.MODEL_MAX_LATENT + 1},
+                     {"input_shape": (limits.MODEL_MAX_INPUT_SIZE + 1,), "hidden": (1,), "latent_dim": 1}):
+        with pytest.raises(ConfigError):
+            ModelConfig(**{"input_shape": (4,), "hidden": (4,), **over_one})
+
+
+def test_epoch_and_batch_limits():
+    from aeviz.models.config import TrainConfig
+    TrainConfig(epochs=limits.TRAIN_MAX_EPOCHS, batch_size=limits.TRAIN_MAX_BATCH)
+    with pytest.raises(ConfigError, match=f"epochs must be in 1..{limits.TRAIN_MAX_EPOCHS}"):
+        TrainConfig(epochs=limits.TRAIN_MAX_EPOCHS + 1)
+    with pytest.raises(ConfigError, match=f"batch_size must be in 1..{limits.TRAIN_MAX_BATCH}"):
+        TrainConfig(batch_size=limits.TRAIN_MAX_BATCH + 1)
+
+
+def _idx_header(*dims: int) -> bytes:
+    return bytes([0, 0, 0x08, len(dims)]) + np.array(dims, ">u4").tobytes()
+
+
+def test_idx_limits():
+    from aeviz.data.idx import read_idx
+    truncated = "truncated/corrupt: expected"                  # past every limit; only the data is missing
+    with pytest.raises(DataError, match=truncated):
+        read_idx(_idx_header(2, limits.IDX_MAX_BYTES // 2))    # np.empty: address space, not memory
+    with pytest.raises(DataError, match=f"claims {limits.IDX_MAX_BYTES + 1:,} bytes"):
+        read_idx(_idx_header(3, (limits.IDX_MAX_BYTES + 1) // 3))
+    assert (limits.IDX_MAX_BYTES + 1) % 3 == 0
+    with pytest.raises(DataError, match=truncated):
+        read_idx(_idx_header(limits.IDX_MAX_ITEMS))
+    with pytest.raises(DataError, match=f"claims {limits.IDX_MAX_ITEMS + 1:,} items"):
+        read_idx(_idx_header(limits.IDX_MAX_ITEMS + 1))
+    assert read_idx(_idx_header(*[1] * limits.IDX_MAX_NDIM) + b"\7").shape == (1,) * limits.IDX_MAX_NDIM
+    with pytest.raises(DataError, match=f"says {limits.IDX_MAX_NDIM + 1} dimensions"):
+        read_idx(_idx_header(*[1] * (limits.IDX_MAX_NDIM + 1)) + b"\7")
+
+
+def test_name_limit():
+    from aeviz.core.paths import safe_name
+    assert safe_name("a" * limits.NAME_MAX_CHARS)
+    with pytest.raises(ConfigError, match=f"use 1-{limits.NAME_MAX_CHARS} letters"):
+        safe_name("a" * (limits.NAME_MAX_CHARS + 1))
+
+
+def test_link_limits(query):
+    too_long = "Ignored the link's 'dataset': the value is too long or not text."
+    assert too_long not in query.parse({"dataset": "d" * limits.QUERY_MAX_VALUE_CHARS})[1]
+    assert query.parse({"dataset": "d" * (limits.QUERY_MAX_VALUE_CHARS + 1)})[1] == [too_long]
+    last = str(limits.QUERY_MAX_INDEX - 1)
+    assert query.parse({"a": last, "b": "0"}) == ({query.state.ENDPOINTS: [int(last), 0]}, [])
+    assert query.parse({"a": str(limits.QUERY_MAX_INDEX), "b": "0"})[1]
+    ids = ["pca:digits-2"] * limits.QUERY_MAX_MODELS
+    assert query.parse({"models": ",".join(ids)}) == ({query.state.COMPARE_MODELS: ids}, [])
+    assert query.parse({"models": ",".join(ids + ids[:1])})[1]
 
 
 # --------------------------------------------------------------------------- upload size
@@ -114,13 +307,6 @@ def test_upload_size_limit_enforced_with_clear_message(tmp_path):
     with pytest.raises(DataError, match="the limit is"):
         load_user_data(f, "big.csv", max_bytes=4096)
     assert load_user_data(data, "ok.csv", max_bytes=8000).x_train.shape[1] == 2
-
-
-def test_checkpoint_upload_size_limit(monkeypatch):
-    from aeviz.ui import sources
-    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 1000)
-    with pytest.raises(AevizError, match="the limit is"):
-        sources.add_upload(b"\0" * 1001, "model.zip")
 
 
 # --------------------------------------------------------------------------- arrays and CSV

@@ -1,6 +1,5 @@
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -131,3 +130,17 @@ def test_cancel_while_queued(tmp_path, tiny_images):
         for job in blockers + [waiting]:
             job.cancel()
             job.join(10)
+
+
+def test_a_finished_job_leaves_later_threads_with_the_process_thread_count(tmp_path, tiny_images):
+    # torch.set_num_threads in a job thread is what every thread created later starts with:
+    # Streamlit script runs stayed single-threaded for the life of the server (the old bug)
+    import threading
+    torch.set_num_threads(2)
+    job = tj.TrainingJob(_spec(tmp_path, name="threads"), tiny_images, None).start()
+    assert job.join(30) and job.snapshot().state == "done"
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert seen == [2] and torch.get_num_threads() == 2

@@ -65,13 +65,13 @@ def test_valid_endpoints_are_kept():
 
 QUERY = """
 import streamlit as st
-from aeviz.ui import state
-state.init()
+from aeviz.ui import query, state
+query.init()
 st.write(state.dataset(), state.projection()[0], repr(state.get(state.ENDPOINTS)))
 """
 
 
-def test_init_applies_the_query_string_once_and_warns_about_bad_values():
+def test_page_init_applies_the_query_string_once_and_warns_about_bad_values():
     at = AppTest.from_string(QUERY, default_timeout=30)
     at.query_params["dataset"] = "moons"
     at.query_params["proj"] = "pca"

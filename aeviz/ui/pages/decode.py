@@ -16,9 +16,10 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.render import images as imaging
 from aeviz.core.errors import ProjectionError
-from aeviz.latent.paths import CodeTrust, trust_label
+from aeviz.latent.trust import DataDistance, trust_label, trust_level
 from aeviz.latent.arithmetic import (PRIOR_RANGE, arithmetic, class_means, dim_ranges, plane_grid,
                               set_dims, traversal_grid)
+from aeviz.models.families import MODELS
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.decode.map"
@@ -53,7 +54,7 @@ def main() -> None:
         tabs = st.tabs(["Manifold grid", "Sliders", "Traversals", "Latent arithmetic"])
         with tabs[0], widgets.guard():
             manifold_panel(model_id, inv, pts, ds.is_image)
-        is_vae = sources.model_meta(model_id)["family"] == "vae"
+        is_vae = MODELS[sources.model_meta(model_id)["family"]].variational
         ranges = _ranges(codes, is_vae)
         with tabs[1], widgets.guard():
             sliders_panel(model_id, z, ranges)
@@ -70,7 +71,7 @@ class Inverter:
     def __init__(self, model_id: str, dataset: str, split: str, method: str, codes: np.ndarray):
         self.exact = method == "latent"
         self.args = (model_id, dataset, split, method, {}, state.seed())
-        self.trust = CodeTrust(random_state=state.seed()).fit(codes)
+        self.trust = DataDistance(random_state=state.seed()).fit(codes)
 
     def map_points(self) -> np.ndarray:
         """The drawn map (N, 2): the fitted projection's own embedding, so that clicks are
@@ -190,10 +191,11 @@ def point_panel(model_id: str, inv: Inverter, xy: np.ndarray) -> np.ndarray:
     st.subheader("Decoded")
     z = inv.codes(xy)[0]
     widgets.show_samples(cache.decode(model_id, z[None]), caption=f"at ({xy[0]:.2f}, {xy[1]:.2f})", size=200)
-    r = float(inv.trust.score(z[None])[0])
+    r = float(inv.trust.ratio(z[None])[0])
     st.metric("Distance to the nearest real code", f"{r:.2f} × typical spacing",
               help="0 = a real code; about 1 = as far as data points are from their neighbours.")
-    (st.success if r <= 1.5 else st.info if r <= 4 else st.warning)(trust_label(r).capitalize() + ".")
+    notice = {"near": st.success, "between": st.info, "far": st.warning}[trust_level(r)]
+    notice(trust_label(r).capitalize() + ".")
     trust = inv.map_trust(xy)
     if trust:
         st.caption(f"Round trip: the code maps back {trust['roundtrip_error_norm']:.2f} map spacings from "

@@ -22,7 +22,7 @@ N_NEIGHBOURS = 8
 
 
 def main() -> None:
-    state.init()
+    query.init()
     dataset, split = widgets.sidebar()
     st.title("Explore a latent space")
     with widgets.guard():

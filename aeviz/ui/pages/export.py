@@ -65,7 +65,7 @@ def _checkpoint_files(model_id: str) -> dict[str, bytes]:
     if ckpt.path is not None and Path(ckpt.path).is_dir():
         return folder_files(ckpt.path, name)
     with tempfile.TemporaryDirectory(prefix="aeviz-export-") as tmp:
-        folder = save_checkpoint(Path(tmp) / name, ckpt.model, train_config=ckpt.train_config,
+        folder = save_checkpoint(Path(tmp) / name, ckpt.model, stages=ckpt.stages,
                                  dataset_name=ckpt.dataset_name, command=ckpt.command,
                                  history=ckpt.history, metrics=ckpt.metrics)
         return folder_files(folder, name)

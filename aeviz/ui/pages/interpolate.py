@@ -19,8 +19,8 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.render import images as imaging
 from aeviz.core.errors import ConfigError, ProjectionError
-from aeviz.latent.paths import (MAX_STEPS, METHODS as PATHS, CodeTrust, class_mean, interpolate,
-                               random_member, trust_label)
+from aeviz.latent.paths import MAX_STEPS, METHODS as PATHS, class_mean, interpolate, random_member
+from aeviz.latent.trust import DataDistance, trust_label, trust_level
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.interp.map"
@@ -49,7 +49,7 @@ def main() -> None:
         kind, steps = path_controls(len(waypoints))
         path = interpolate(waypoints, steps, kind)
         images = cache.decode(model_id, path.points)
-        trust = CodeTrust(random_state=state.seed()).fit(codes).score(path.points)
+        trust = DataDistance(random_state=state.seed()).fit(codes).ratio(path.points)
         left, right = st.columns([3, 2])
         with left:
             map_panel(model_id, dataset, split, method, codes, y, ds.class_names, path.points, marks)
@@ -222,7 +222,8 @@ def walk_panel(images: np.ndarray, trust: np.ndarray, t: np.ndarray, segment: np
     st.metric("Distance to the nearest real code", f"{r:.2f} × typical spacing",
               help="0 = exactly a training/test code; about 1 = as far as neighbouring data points "
                    "are from each other; much larger = the decoder has seen nothing like it.")
-    (st.success if r <= 1.5 else st.info if r <= 4 else st.warning)(trust_label(r).capitalize() + ".")
+    notice = {"near": st.success, "between": st.info, "far": st.warning}[trust_level(r)]
+    notice(trust_label(r).capitalize() + ".")
 
 
 def filmstrip_panel(images: np.ndarray, trust: np.ndarray, is_image: bool) -> None:

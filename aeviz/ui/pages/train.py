@@ -14,30 +14,24 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
                           NOISES, ModelConfig, TrainConfig)
+from aeviz.core import limits
 from aeviz.core.errors import ConfigError
 from aeviz.models.families import MODELS
 from aeviz.core.paths import safe_name, user_models_dir
-from aeviz.ui import cache, sources, state, widgets
+from aeviz.ui import cache, query, sources, state, widgets
 from aeviz.training import jobs as tj
 
 JOB = "aeviz.train.job"             # this session's TrainingJob (one at a time)
 ADOPTED = "aeviz.train.adopted"     # the saved path already selected in the other views
 POLL_S = 1.0
-MAX_EPOCHS = 200
-MAX_LATENT = 64
-MAX_LAYERS = 4
-MAX_WIDTH = 1024
-MAX_PARAMS = 5_000_000
-MAX_SAMPLES_SEEN = 6_000_000        # epochs x training images: ~100 MNIST epochs on two cores
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 LRS = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2)
-FAMILY_HELP = {"ae": "autoencoder", "dae": "denoising AE", "sae": "sparse AE (L1 on the code)",
-               "vae": "variational AE (beta-VAE with beta != 1)", "pca": "PCA (linear, fitted in one go)"}
+DRAWN = ("beta", "noise", "noise_level", "sparsity")   # family fields with their own widget below
 HIDDEN_LABEL = {"mlp": "Hidden sizes", "conv": "Conv channels", "linear": "Hidden sizes (none)"}
 
 
 def main() -> None:
-    state.init()
+    query.init()
     with st.sidebar:
         dataset = widgets.dataset_picker()
     st.title("Train a model")
@@ -71,8 +65,9 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
         vals = tuple(int(p) for p in text.replace(" ", "").split(",") if p)
     except ValueError:
         raise ConfigError(f"{what} must be whole numbers separated by commas, e.g. 256,128; got {text!r}") from None
-    if not 1 <= len(vals) <= MAX_LAYERS or any(not 1 <= v <= MAX_WIDTH for v in vals):
-        raise ConfigError(f"{what}: give 1 to {MAX_LAYERS} sizes between 1 and {MAX_WIDTH}; got {text!r}")
+    if not 1 <= len(vals) <= limits.APP_MAX_LAYERS or any(not 1 <= v <= limits.APP_MAX_WIDTH for v in vals):
+        raise ConfigError(f"{what}: give 1 to {limits.APP_MAX_LAYERS} sizes between 1 and "
+                          f"{limits.APP_MAX_WIDTH}; got {text!r}")
     return vals
 
 
@@ -80,68 +75,71 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     """Draw the settings; returns a validated JobSpec, or None after showing what is wrong."""
     c = st.columns(4)
     families = list(MODELS)
-    family = c[0].selectbox("Model family", families, index=families.index("vae") if "vae" in families else 0,
-                            format_func=lambda f: f"{f} — {FAMILY_HELP.get(f, '')}", key="_w.train.family")
+    family = c[0].selectbox("Model family", families, index=families.index(ModelConfig().family),
+                            format_func=lambda f: f"{f} — {MODELS[f].help}", key="_w.train.family")
+    cls = MODELS[family]
+    fitted = cls.closed_form            # PCA: no backbone, likelihood or training settings
     backbones = [b for b in BACKBONES if ds.is_image or b != "conv"]
-    backbone = c[1].selectbox("Backbone", backbones, key="_w.train.backbone", disabled=family == "pca",
+    backbone = c[1].selectbox("Backbone", backbones, key="_w.train.backbone", disabled=fitted,
                               help="mlp: fully connected. conv: stride-2 convolutions (images only). "
                                    "linear: no hidden layer (with the Bernoulli likelihood: logistic PCA).")
     hidden_text = c[2].text_input(HIDDEN_LABEL[backbone], ",".join(map(str, DEFAULT_HIDDEN[backbone])),
-                                  key=f"_w.train.hidden.{backbone}", disabled=family == "pca" or backbone == "linear",
-                                  help=f"Up to {MAX_LAYERS} layers, each at most {MAX_WIDTH}.")
-    latent = c[3].number_input("Latent size", 1, MAX_LATENT, 2, key="_w.train.latent",
+                                  key=f"_w.train.hidden.{backbone}", disabled=fitted or backbone == "linear",
+                                  help=f"Up to {limits.APP_MAX_LAYERS} layers, each at most {limits.APP_MAX_WIDTH}.")
+    latent = c[3].number_input("Latent size", 1, limits.APP_MAX_LATENT, 2, key="_w.train.latent",
                                help="2 gives a map that is the latent space itself.")
     c = st.columns(4)
     beta = c[0].number_input("beta (KL weight)", 0.05, 20.0, 1.0, step=0.5, key="_w.train.beta",
-                             disabled=family != "vae", help="beta > 1: a beta-VAE (more disentangled, blurrier).")
-    warmup = c[1].number_input("KL warm-up epochs", 0, MAX_EPOCHS, 0, key="_w.train.warmup",
-                               disabled=family != "vae", help="KL weight ramps from 0 to beta over these epochs.")
-    noise = c[2].selectbox("Noise", NOISES, key="_w.train.noise", disabled=family != "dae")
+                             disabled="beta" not in cls.uses, help="beta > 1: a beta-VAE (more disentangled, blurrier).")
+    warmup = c[1].number_input("KL warm-up epochs", 0, limits.APP_MAX_EPOCHS, 0, key="_w.train.warmup",
+                               disabled=not cls.variational, help="KL weight ramps from 0 to beta over these epochs.")
+    noise = c[2].selectbox("Noise", NOISES, key="_w.train.noise", disabled="noise" not in cls.uses)
     level = c[3].number_input("Noise level", 0.0, 0.95, 0.3, step=0.05, key="_w.train.level",
-                              disabled=family != "dae")
+                              disabled="noise_level" not in cls.uses)
     c = st.columns(4)
     sparsity = c[0].number_input("Sparsity (L1 weight)", 0.0, 1.0, 1e-3, step=1e-3, format="%.4f",
-                                 key="_w.train.sparsity", disabled=family != "sae")
+                                 key="_w.train.sparsity", disabled="sparsity" not in cls.uses)
     likelihoods = list(LIKELIHOODS)
     likelihood = c[1].selectbox("Likelihood", likelihoods, index=0 if ds.is_image else likelihoods.index("gaussian"),
-                                key="_w.train.likelihood", disabled=family == "pca",
+                                key="_w.train.likelihood", disabled=fitted,
                                 help="bernoulli (cross-entropy) for data in [0, 1]; gaussian (squared error).")
     grad_clip = c[2].number_input("Gradient clip (0 = off)", 0.0, 100.0, 0.0, key="_w.train.clip")
     seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="_w.train.seed")
+    extra = family_widgets(cls)
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 1, MAX_EPOCHS, 30, key="_w.train.epochs", disabled=family == "pca")
-    batch = c[1].select_slider("Batch size", BATCH_SIZES, 64, key="_w.train.batch", disabled=family == "pca")
+    epochs = c[0].number_input("Epochs", 1, limits.APP_MAX_EPOCHS, 30, key="_w.train.epochs", disabled=fitted)
+    batch = c[1].select_slider("Batch size", BATCH_SIZES, 64, key="_w.train.batch", disabled=fitted)
     lr = c[2].select_slider("Learning rate", LRS, 2e-3, format_func=lambda v: f"{v:g}", key="_w.train.lr",
-                            disabled=family == "pca")
+                            disabled=fitted)
     c2 = st.columns(4)
     schedule = c2[0].selectbox("Learning-rate schedule", LR_SCHEDULES, key="_w.train.schedule",
-                               disabled=family == "pca", help="cosine: the rate decays to 0 by the last epoch.")
+                               disabled=fitted, help="cosine: the rate decays to 0 by the last epoch.")
     augment = c2[1].selectbox("Augmentation", AUGMENTS if ds.is_image else ("none",), key="_w.train.augment",
-                              disabled=family == "pca" or not ds.is_image,
+                              disabled=fitted or not ds.is_image,
                               help="Random rotations, scalings and shifts (affine), plus smooth local warps "
                                    "(elastic) of each training batch: less memorising, better test error.")
     strength = c2[2].number_input("Augmentation strength", 0.0, MAX_AUGMENT_STRENGTH, 1.0, step=0.25,
                                   key="_w.train.strength", disabled=augment == "none",
                                   help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side.")
     decay = c2[3].number_input("Weight decay", 0.0, 1.0, 0.0, step=1e-5, format="%.5f", key="_w.train.decay",
-                               disabled=family == "pca")
+                               disabled=fitted)
     name = c[3].text_input("Save as", f"{dataset}-{family}-{latent}", key="_w.train.name",
                            help="Letters, digits, '.', '_' or '-'.")
     overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
     try:
-        epochs = 1 if family == "pca" else int(epochs)
-        if epochs * len(ds.x_train) > MAX_SAMPLES_SEEN:
+        epochs = 1 if fitted else int(epochs)
+        if epochs * len(ds.x_train) > limits.APP_MAX_SAMPLES_SEEN:
             raise ConfigError(f"{epochs} epochs over {len(ds.x_train):,} images is more than this server "
-                              f"allows per run ({MAX_SAMPLES_SEEN:,} images seen); use at most "
-                              f"{MAX_SAMPLES_SEEN // len(ds.x_train)} epochs")
-        hidden = (1,) if family == "pca" else () if backbone == "linear" else _ints(hidden_text, "hidden sizes")
-        model_cfg = ModelConfig(family=family, backbone=backbone if family != "pca" else "mlp",
+                              f"allows per run ({limits.APP_MAX_SAMPLES_SEEN:,} images seen); use at most "
+                              f"{limits.APP_MAX_SAMPLES_SEEN // len(ds.x_train)} epochs")
+        hidden = (1,) if fitted else () if backbone == "linear" else _ints(hidden_text, "hidden sizes")
+        model_cfg = ModelConfig(family=family, backbone=backbone if not fitted else "mlp",
                                 input_shape=ds.sample_shape, latent_dim=int(latent), hidden=hidden,
                                 beta=float(beta), likelihood=likelihood, noise=noise,
-                                noise_level=float(level), sparsity=float(sparsity))
-        if model_cfg.parameter_count() > MAX_PARAMS:
+                                noise_level=float(level), sparsity=float(sparsity), **extra)
+        if model_cfg.parameter_count() > limits.APP_MAX_PARAMETERS:
             raise ConfigError(f"this model would have about {model_cfg.parameter_count():,} parameters; "
-                              f"the app allows {MAX_PARAMS:,}: use fewer or narrower layers")
+                              f"the app allows {limits.APP_MAX_PARAMETERS:,}: use fewer or narrower layers")
         train_cfg = TrainConfig(epochs=epochs, batch_size=int(batch), lr=float(lr), seed=int(seed),
                                 kl_warmup_epochs=int(warmup), grad_clip=float(grad_clip),
                                 lr_schedule=schedule, augment=augment, augment_strength=float(strength),
@@ -159,6 +157,17 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     st.caption(f"{model_cfg.parameter_count():,} parameters (estimate) · {len(ds.x_train):,} training "
                f"images · saved to {spec.target.name}")
     return spec
+
+
+def family_widgets(cls: type) -> dict[str, float]:
+    """A number input for each field the family reads that has no widget of its own (a new
+    family's coefficient, e.g. cae's contraction); ModelConfig checks the value."""
+    names = [n for n in cls.uses if n not in DRAWN]
+    cols = st.columns(4) if names else []
+    return {n: float(cols[i % 4].number_input(n.replace("_", " ").capitalize(), 0.0, None,
+                                                float(getattr(ModelConfig(), n)), format="%.4f",
+                                                key=f"_w.train.{n}", help=f"{cls.family}: {cls.help}"))
+            for i, n in enumerate(names)}
 
 
 def progress_panel(job: tj.TrainingJob, polling: bool) -> None:

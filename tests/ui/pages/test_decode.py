@@ -1,31 +1,23 @@
 """AppTest of the Decode anywhere page, reaching states by seeding session state."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aeviz.models.checkpoint import load_checkpoint, save_checkpoint
-from aeviz.models.config import ModelConfig
+from aeviz.models.checkpoint import load_checkpoint
 from aeviz.data.registry import load_dataset
-from aeviz.latent.paths import CodeTrust
+from aeviz.latent.trust import DataDistance
 from aeviz.core.paths import user_models_dir
-from aeviz.training.loop import seeded_model
 from aeviz.ui import state
+from conftest import page_app
 
 PAGE = str(Path(__file__).resolve().parents[3] / "aeviz" / "ui" / "pages" / "decode.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    for name, family, dim in (("tiny-ae2", "ae", 2), ("tiny-vae4", "vae", 4)):
-        if not (user_models_dir() / name).exists():
-            cfg = ModelConfig(family=family, input_shape=(1, 8, 8), hidden=(16,), latent_dim=dim)
-            save_checkpoint(user_models_dir() / name, seeded_model(cfg, 0), dataset_name="digits")
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state[state.EXPLORE_MODEL] = "user:tiny-ae2"
-    return at
+    return page_app("decode")
 
 
 def _ok(at: AppTest) -> None:
@@ -40,7 +32,7 @@ def test_clicked_place_on_a_2d_latent_map_is_decoded_exactly(app):
     _ok(app)
     # the trust shown is the distance of the code (0.4, -0.7) itself to the real codes
     codes = load_checkpoint(user_models_dir() / "tiny-ae2").model.encode_numpy(load_dataset("digits").x_test)
-    want = CodeTrust(random_state=0).fit(codes).score(np.array([[0.4, -0.7]]))[0]
+    want = DataDistance(random_state=0).fit(codes).ratio(np.array([[0.4, -0.7]]))[0]
     assert app.metric[0].value == f"{want:.2f} × typical spacing"
     assert app.number_input(key="_w.decode.x").value == pytest.approx(0.4)
     assert any("x -1.00..1.00, y -2.00..2.00 of the latent plane" in c.value for c in app.caption)
@@ -65,9 +57,6 @@ def test_higher_dimensional_model_goes_through_the_inverse(app):
     app.session_state[state.EXPLORE_MODEL] = "user:tiny-vae4"
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    if importlib.util.find_spec("aeviz.maps.projections") is None:
-        assert any("inverse" in e.value for e in app.error)
-    else:
-        _ok(app)
-        assert app.metric and any("Round trip" in c.value for c in app.caption)
-        assert len([s for s in app.slider if s.key and s.key.startswith("_w.decode.dim")]) == 4
+    _ok(app)
+    assert app.metric and any("Round trip" in c.value for c in app.caption)
+    assert len([s for s in app.slider if s.key and s.key.startswith("_w.decode.dim")]) == 4

@@ -1,6 +1,5 @@
 """The Explore page in Streamlit's AppTest: map, selection details, VAE views, uploads."""
 import base64
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -9,6 +8,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from aeviz.ui import state
+from conftest import zip_bytes
 
 APP = str(Path(__file__).resolve().parents[3] / "app.py")
 PAGE = "aeviz/ui/pages/explore.py"
@@ -88,11 +88,7 @@ with widgets.guard("Upload refused: "):
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+    return zip_bytes(files, zipfile.ZIP_STORED)
 
 
 def test_uploaded_checkpoint_zip_is_loaded_into_this_session_only(tmp_path):

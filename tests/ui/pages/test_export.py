@@ -1,20 +1,16 @@
 """AppTest of the Export page: immediate CSV/checkpoint downloads and the prepared bundle."""
-import io
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aeviz.models.checkpoint import load_checkpoint, save_checkpoint
-from aeviz.models.config import ModelConfig
+from aeviz.models.checkpoint import load_checkpoint
 from aeviz.render.export import csv_to_table, kaleido_available
 from aeviz.render.images import read_png
-from aeviz.core.paths import user_models_dir
-from aeviz.training.loop import seeded_model
 from aeviz.ui import state
+from conftest import page_app
 
 PAGE = str(Path(__file__).resolve().parents[3] / "aeviz" / "ui" / "pages" / "export.py")
 PREPARED = "aeviz.export.prepared"
@@ -22,12 +18,7 @@ PREPARED = "aeviz.export.prepared"
 
 @pytest.fixture
 def app() -> AppTest:
-    if not (user_models_dir() / "tiny-ae2").exists():
-        cfg = ModelConfig(family="ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
-        save_checkpoint(user_models_dir() / "tiny-ae2", seeded_model(cfg, 0), dataset_name="digits")
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state[state.EXPLORE_MODEL] = "user:tiny-ae2"
-    return at
+    return page_app("export")
 
 
 def test_downloads_and_prepared_bundle(app, tmp_path):

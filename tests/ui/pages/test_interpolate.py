@@ -1,29 +1,19 @@
 """AppTest of the Interpolate page, reaching states by seeding session state."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aeviz.models.checkpoint import save_checkpoint
-from aeviz.models.config import ModelConfig
 from aeviz.data.registry import load_dataset
-from aeviz.core.paths import user_models_dir
-from aeviz.training.loop import seeded_model
 from aeviz.ui import state
+from conftest import page_app
 
 PAGE = str(Path(__file__).resolve().parents[3] / "aeviz" / "ui" / "pages" / "interpolate.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    for name, family, dim in (("tiny-ae2", "ae", 2), ("tiny-vae4", "vae", 4)):
-        if not (user_models_dir() / name).exists():
-            cfg = ModelConfig(family=family, input_shape=(1, 8, 8), hidden=(16,), latent_dim=dim)
-            save_checkpoint(user_models_dir() / name, seeded_model(cfg, 0), dataset_name="digits")
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state[state.EXPLORE_MODEL] = "user:tiny-ae2"
-    return at
+    return page_app("interpolate")
 
 
 def _ok(at: AppTest) -> None:

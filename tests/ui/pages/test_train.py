@@ -59,6 +59,32 @@ def test_form_starts_a_run_that_saves_and_selects_the_model(app):
     assert app.get("plotly_chart")                               # the loss curves
 
 
+def test_family_widgets_follow_the_registry(app):
+    app.run()
+    for family, cls in models.MODELS.items():
+        app.selectbox(key="_w.train.family").set_value(family).run()
+        assert not app.exception and not app.error, family
+        assert app.number_input(key="_w.train.beta").disabled == ("beta" not in cls.uses)
+        assert app.selectbox(key="_w.train.noise").disabled == ("noise" not in cls.uses)
+        assert app.number_input(key="_w.train.sparsity").disabled == ("sparsity" not in cls.uses)
+        assert app.number_input(key="_w.train.epochs").disabled == cls.closed_form
+
+
+def test_a_family_coefficient_without_its_own_widget_gets_one(app):
+    app.run()
+    app.selectbox(key="_w.train.family").set_value("cae").run()
+    app.number_input(key="_w.train.contraction").set_value(0.3)
+    app.number_input(key="_w.train.epochs").set_value(1)
+    app.text_input(key="_w.train.hidden.mlp").set_value("8")
+    app.text_input(key="_w.train.name").set_value("cae-run")
+    app.checkbox(key="_w.train.overwrite").check().run()
+    app.button[0].click().run()
+    job = app.session_state[JOB]
+    assert job.join(60) and job.snapshot().state == "done"
+    saved = load_checkpoint(user_models_dir() / "cae-run")
+    assert (saved.config.family, saved.config.contraction) == ("cae", 0.3)
+
+
 def test_bad_settings_are_refused_before_starting(app):
     app.run()
     app.text_input(key="_w.train.hidden.mlp").set_value("256,abc").run()
