@@ -34,6 +34,13 @@ from aeviz.ui import query, sources, state
 _MISSING = object()
 
 
+def trust_notice(ratio: float) -> None:
+    """A success / info / warning line saying how near the data a code is (latent.trust's levels)."""
+    from aeviz.latent.trust import trust_label, trust_level
+    notice = {"near": st.success, "between": st.info, "far": st.warning}[trust_level(ratio)]
+    notice(trust_label(ratio).capitalize() + ".")
+
+
 @contextlib.contextmanager
 def guard(prefix: str = "") -> Iterator[None]:
     """Show any AevizError as ``st.error`` and let the rest of the page run."""

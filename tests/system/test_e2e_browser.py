@@ -84,6 +84,7 @@ def test_landing_view_and_slider_in_a_real_browser(tmp_path):
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.get_by_role("heading", name="Compare latent spaces").wait_for()
                 page.get_by_text("at t = 0.50").first.wait_for()
+                page.locator(".js-plotly-plot").nth(2).wait_for()      # the three maps, however late
                 assert page.locator(".js-plotly-plot").count() == 3
                 before = _interp_image_src(page)
                 page.screenshot(path=str(shots / "e2e-landing.png"))

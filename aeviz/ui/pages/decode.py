@@ -16,7 +16,6 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.render import images as imaging
 from aeviz.core.errors import ProjectionError
-from aeviz.latent.trust import DataDistance, trust_label, trust_level
 from aeviz.latent.arithmetic import (PRIOR_RANGE, arithmetic, class_means, dim_ranges, plane_grid,
                               set_dims, traversal_grid)
 from aeviz.models.families import MODELS
@@ -71,7 +70,7 @@ class Inverter:
     def __init__(self, model_id: str, dataset: str, split: str, method: str, codes: np.ndarray):
         self.exact = method == "latent"
         self.args = (model_id, dataset, split, method, {}, state.seed())
-        self.trust = DataDistance(random_state=state.seed()).fit(codes)
+        self.trust = cache.get_data_distance(model_id, dataset, split, state.seed())
 
     def map_points(self) -> np.ndarray:
         """The drawn map (N, 2): the fitted projection's own embedding, so that clicks are
@@ -194,8 +193,7 @@ def point_panel(model_id: str, inv: Inverter, xy: np.ndarray) -> np.ndarray:
     r = float(inv.trust.ratio(z[None])[0])
     st.metric("Distance to the nearest real code", f"{r:.2f} × typical spacing",
               help="0 = a real code; about 1 = as far as data points are from their neighbours.")
-    notice = {"near": st.success, "between": st.info, "far": st.warning}[trust_level(r)]
-    notice(trust_label(r).capitalize() + ".")
+    widgets.trust_notice(r)
     trust = inv.map_trust(xy)
     if trust:
         st.caption(f"Round trip: the code maps back {trust['roundtrip_error_norm']:.2f} map spacings from "

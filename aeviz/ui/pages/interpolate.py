@@ -20,7 +20,6 @@ from aeviz.render import figures
 from aeviz.render import images as imaging
 from aeviz.core.errors import ConfigError, ProjectionError
 from aeviz.latent.paths import MAX_STEPS, METHODS as PATHS, class_mean, interpolate, random_member
-from aeviz.latent.trust import DataDistance, trust_label, trust_level
 from aeviz.ui import cache, query, sources, state, widgets
 
 MAP_KEY = "_w.interp.map"
@@ -49,7 +48,7 @@ def main() -> None:
         kind, steps = path_controls(len(waypoints))
         path = interpolate(waypoints, steps, kind)
         images = cache.decode(model_id, path.points)
-        trust = DataDistance(random_state=state.seed()).fit(codes).ratio(path.points)
+        trust = cache.get_data_distance(model_id, dataset, split, state.seed()).ratio(path.points)
         left, right = st.columns([3, 2])
         with left:
             map_panel(model_id, dataset, split, method, codes, y, ds.class_names, path.points, marks)
@@ -222,8 +221,7 @@ def walk_panel(images: np.ndarray, trust: np.ndarray, t: np.ndarray, segment: np
     st.metric("Distance to the nearest real code", f"{r:.2f} × typical spacing",
               help="0 = exactly a training/test code; about 1 = as far as neighbouring data points "
                    "are from each other; much larger = the decoder has seen nothing like it.")
-    notice = {"near": st.success, "between": st.info, "far": st.warning}[trust_level(r)]
-    notice(trust_label(r).capitalize() + ".")
+    widgets.trust_notice(r)
 
 
 def filmstrip_panel(images: np.ndarray, trust: np.ndarray, is_image: bool) -> None:
