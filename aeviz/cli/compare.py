@@ -11,19 +11,20 @@ import sys
 from pathlib import Path
 
 from aeviz.core import files
-from aeviz.cli.main import checked_dir, print_json
+from aeviz.cli.main import checked_dir, output_file, print_json, seed, writing
 from aeviz.core.errors import ConfigError
+from aeviz.metrics.report import is_report_json, is_report_markdown
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dirs", nargs="+", type=checked_dir, help="checkpoint folders to compare")
     p.add_argument("--dataset", help="dataset (default: the one the first model was trained on)")
-    p.add_argument("--data-dir", help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
     p.add_argument("--split", default="test", choices=("train", "test"))
-    p.add_argument("--out", help="write PREFIX.md and PREFIX.json")
+    p.add_argument("--out", type=checked_dir, help="write PREFIX.md and PREFIX.json")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("--iwae-k", type=int, default=None, help="importance samples for VAE NLLs (e.g. 5000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-pca", action="store_true", help="leave out the PCA baseline")
     p.add_argument("--quick", action="store_true",
                    help="only reconstruction, ELBO/KL and active units (seconds; no kNN, judge or IWAE)")
@@ -59,9 +60,11 @@ def run(args) -> int:
     report = compare_json(names, paths, rows, dataset=name, split=args.split, command=command)
     markdown = compare_markdown(names, rows, dataset=name, split=args.split, command=command)
     if out is not None:
-        md, js = out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
-        files.write_bytes_atomic(md, markdown.encode("utf-8"))
-        files.write_json_atomic(js, report)
+        md, js = _outputs(out)
+        with writing(md):
+            files.write_bytes_atomic(md, markdown.encode("utf-8"))
+        with writing(js):
+            files.write_json_atomic(js, report)
         _log(f"wrote {md} and {js}")
     if args.json:
         print_json(report)
@@ -70,15 +73,23 @@ def run(args) -> int:
     return 0
 
 
-def _check_prefix(text: str) -> Path:
-    """PREFIX must sit in an existing folder; a trailing .md/.json is dropped."""
-    prefix = checked_dir(text)
+def _check_prefix(text) -> Path:
+    """PREFIX must sit in an existing folder; a trailing .md/.json is dropped. PREFIX.md and
+    PREFIX.json may only replace reports aeviz wrote."""
+    prefix = Path(text)
     if prefix.suffix in (".md", ".json"):
         prefix = prefix.with_suffix("")
     if not prefix.name or not prefix.parent.is_dir():
-        raise ConfigError(f"--out {text!r}: the folder {prefix.parent} does not exist; create it or "
-                          "pick another prefix (files PREFIX.md and PREFIX.json are written)")
+        raise ConfigError(f"--out {str(text)!r}: the folder {prefix.parent} does not exist; create it "
+                          "or pick another prefix (files PREFIX.md and PREFIX.json are written)")
+    md, js = _outputs(prefix)
+    output_file(md, "--out", is_report_markdown, "a comparison report")
+    output_file(js, "--out", is_report_json, "a comparison report")
     return prefix
+
+
+def _outputs(prefix: Path) -> tuple[Path, Path]:
+    return prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")
 
 
 def _unique(name: str, taken: list[str]) -> str:

@@ -7,13 +7,16 @@ one clear line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from aeviz.core import files
+from aeviz.core import files, limits, owned
 from aeviz.core.errors import AevizError, ConfigError
+from aeviz.core.paths import checked_path
 
 # name -> (module, help); modules are imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,8 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with aeviz's one-line errors (``error: ...``, exit 2) for bad flags too."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m aeviz", description="aeviz: train, evaluate and map autoencoders and VAEs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
@@ -41,12 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:         # --help (0) or a bad flag (2, its one error: line printed)
+        return int(e.code or 0)
     args.command_line = "python -m aeviz " + shlex.join(argv)
     try:
         return int(args._run(args) or 0)
     except AevizError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:        # a fault no boundary foresaw (a disk that vanished): still one line
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot access{where} ({e.strerror or e}); check the path, free space and "
+              "permissions, then run the command again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -69,10 +87,50 @@ def print_json(data) -> None:
 
 
 def checked_dir(text: str) -> Path:
-    path = Path(text)
-    if "\x00" in text:
-        raise ConfigError("paths may not contain NUL bytes")
+    """argparse ``type=`` for every path flag: the one path check (aeviz.core.paths)."""
+    try:
+        return checked_path(text, "the path")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def seed(text: str) -> int:
+    """argparse ``type=`` for every --seed: an integer in 0..SEED_MAX (numpy's range)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= value <= limits.SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed must be in 0..{limits.SEED_MAX}, got {value}")
+    return value
+
+
+def output_file(path: Path, flag: str, is_ours, what: str) -> Path:
+    """An output file may be new, or a regular file in aeviz's own format (``is_ours``).
+
+    Anything else (a folder, a link, the user's own file) is refused before any work.
+    """
+    path = checked_path(path, flag)
+    if not os.path.lexists(path):
+        return path
+    if path.is_symlink() or not path.is_file():
+        raise ConfigError(f"{flag} {path} exists and is not a file aeviz wrote (a folder, link or "
+                          "special file); choose another path")
+    if not is_ours(path):
+        raise owned.NotOurs(f"{flag} {path} exists and is not {what} written by aeviz, so it is not "
+                            "replaced; choose another path or move the file away")
     return path
+
+
+@contextlib.contextmanager
+def writing(path: Path):
+    """Turn an OSError while writing ``path`` into one clear error (disk full, read-only)."""
+    try:
+        yield
+    except OSError as e:
+        raise ConfigError(f"cannot write {path} ({e.strerror or e}): the disk may be full or the "
+                          "folder read-only; free some space or choose another path. Nothing that "
+                          "was there before was changed.") from None
 
 
 def checkpoint_with_data(args):

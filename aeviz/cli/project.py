@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aeviz.cli.main import checked_dir, output_file, seed, writing
 from aeviz.core.errors import ConfigError
 from aeviz.maps.projections import METHOD_NAMES
 
@@ -24,19 +25,19 @@ METHOD_FLAGS = {"n_neighbors": ("n_neighbors", ("umap",)), "min_dist": ("min_dis
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", help="checkpoint folder")
+    p.add_argument("dir", type=checked_dir, help="checkpoint folder")
     p.add_argument("--method", default="umap", choices=METHOD_CHOICES, help="projection method")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--dataset", help="dataset (default: the one the model was trained on)")
-    p.add_argument("--data-dir", help="folder with <dataset>/<files>")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files>")
     p.add_argument("--n-neighbors", type=int, help="umap: neighbours per point (default 15)")
     p.add_argument("--min-dist", type=float, help="umap: minimum distance in the map (default 0.1)")
     p.add_argument("--n-epochs", type=int, help="umap: optimisation epochs (default: auto)")
     p.add_argument("--perplexity", type=float, help="tsne: perplexity (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the projection")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the projection")
     p.add_argument("--subsample", type=int, metavar="N",
                    help="map a stratified subsample of N points (seeded by --seed)")
-    p.add_argument("--out", help="write the map here (.npz)")
+    p.add_argument("--out", type=checked_dir, help="write the map here (.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the map cache")
 
@@ -82,18 +83,21 @@ def _codes_of(args) -> tuple[np.ndarray, np.ndarray, str]:
 
 def run(args) -> int:
     from aeviz.cli.main import print_json
-    from aeviz.maps.store import map_meta, write_map_file
+    from aeviz.maps.store import map_meta, read_map_file, write_map_file
+    if args.out:        # checked before the slow part: a map file of aeviz's, or a new path
+        args.out = output_file(args.out, "--out", lambda p: read_map_file(p) is not None, "a map file")
     codes, labels, model_id = _codes_of(args)
     emb, info = run_projection(codes, labels, args, model_id=model_id)
     summary = {k: info[k] for k in ("method", "params", "seed", "n_points", "seconds",
                                     "fit_seconds", "cache_hit", "trustworthiness", "knn_accuracy")}
-    summary.update(split=args.split, subsample=args.subsample, out=args.out)
+    summary.update(split=args.split, subsample=args.subsample, out=str(args.out) if args.out else None)
     if args.out:
         meta = map_meta(info["method"], info["params"], info["seed"], args.split, codes,
                         fit_seconds=info["fit_seconds"], trustworthiness=info["trustworthiness"],
                         knn_accuracy=info["knn_accuracy"])
-        write_map_file(Path(args.out), {"embedding": emb, "labels": labels, "codes": codes,
-                                        "meta": meta})
+        with writing(args.out):
+            write_map_file(Path(args.out), {"embedding": emb, "labels": labels, "codes": codes,
+                                            "meta": meta})
     if args.json:
         print_json(summary)
     else:

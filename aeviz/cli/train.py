@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from aeviz.models.checkpoint import CONFIG, Checkpoint, save_checkpoint
-from aeviz.cli.main import parse_ints, print_json
+from aeviz.cli.main import checked_dir, parse_ints, print_json, seed
+from aeviz.core import owned
+from aeviz.core.paths import checked_path
+from aeviz.models import folder
+from aeviz.models.checkpoint import Checkpoint, save_checkpoint
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, NOISES,
                      ModelConfig, TrainConfig)
 from aeviz.models.families import MODELS, family_fields
@@ -20,7 +24,7 @@ FIELD_FLAGS = {"beta": dict(help="KL weight of a (beta-)VAE"),
 
 
 def add_datasets_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -40,7 +44,7 @@ def run_datasets(args) -> int:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d, t = ModelConfig(), TrainConfig()
     p.add_argument("--dataset", default="digits", help="dataset name (see `python -m aeviz datasets`)")
-    p.add_argument("--data-dir", help="folder with <dataset>/<files>")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files>")
     p.add_argument("--family", default=d.family, choices=tuple(MODELS),
                    help="model family: " + "; ".join(f"{k}, {cls.help}" for k, cls in MODELS.items()))
     p.add_argument("--backbone", default=d.backbone, choices=BACKBONES)
@@ -57,7 +61,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
-    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--seed", type=seed, default=t.seed)
     p.add_argument("--kl-warmup", type=int, default=t.kl_warmup_epochs, help="epochs of KL warm-up")
     p.add_argument("--binarize", action="store_true", help="dynamic binarization of inputs")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
@@ -70,7 +74,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--out", required=True, type=checked_dir, help="checkpoint folder to write")
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -89,28 +93,34 @@ def configs_from_args(args, sample_shape: tuple[int, ...]) -> tuple[ModelConfig,
 
 
 def check_out_dir(out: Path, force: bool) -> None:
-    """Never overwrite anything that is not ours, and ours only with --force."""
-    if "\0" in str(out):
-        raise ConfigError("--out may not contain NUL bytes")
-    if not out.exists():
-        ancestor = next(p for p in out.absolute().parents if p.exists())
-        if not ancestor.is_dir():       # checked before training, not after it
-            raise ConfigError(f"cannot create {out}: {ancestor} is a file, not a folder; choose "
-                              "another --out")
+    """Never overwrite anything that is not ours, and ours only with --force.
+
+    An interrupted save is put back first (so it is refused without --force,
+    never written over); then the folder must be absent, or a checkpoint that
+    aeviz provably wrote (folder.check_replaceable: a user's extra file keeps it).
+    """
+    out = checked_path(out, "--out")
+    folder.recover(out)
+    if not os.path.lexists(out):
         return
-    if not out.is_dir() or not (out / CONFIG).is_file():
-        raise ConfigError(f"{out} exists and is not an aeviz checkpoint folder; choose another --out")
+    folder.check_replaceable(out)
     if not force:
         raise ConfigError(f"{out} already holds a checkpoint; pass --force to replace it "
                           "(the old one stays intact until the new one is complete)")
 
 
 def run_train(args) -> int:
+    out = Path(args.out)
+    check_out_dir(out, args.force)                  # before the lock: a refusal writes nothing
+    with owned.writer_lock(out, "the checkpoint"):  # one `train --out X` at a time, to the save
+        check_out_dir(out, args.force)
+        return _train_and_save(args, out)
+
+
+def _train_and_save(args, out: Path) -> int:
     from aeviz.data.registry import load_dataset
     from aeviz.metrics.evaluation import evaluate
     from aeviz.training.loop import train
-    out = Path(args.out)
-    check_out_dir(out, args.force)
     data = load_dataset(args.dataset, args.data_dir, progress=_download_bar(args))
     model_cfg, train_cfg = configs_from_args(args, data.sample_shape)
     bar = None if args.no_progress or model_cfg.family_class.closed_form else _epoch_bar(train_cfg.epochs)
@@ -159,12 +169,12 @@ def _download_bar(args):
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", help="checkpoint folder")
+    p.add_argument("dir", type=checked_dir, help="checkpoint folder")
     p.add_argument("--dataset", help="dataset (default: the one the model was trained on)")
-    p.add_argument("--data-dir", help="folder with <dataset>/<files>")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files>")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--iwae-k", type=int, default=None, help="importance samples for a VAE's NLL")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true",
                    help="only reconstruction, ELBO/KL and active units (seconds; no kNN, judge or IWAE)")

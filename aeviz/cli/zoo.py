@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aeviz.cli.main import print_json
+from aeviz.cli.main import checked_dir, print_json
 from aeviz.core.errors import ConfigError
 
 
@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "maps: recompute the 2-D maps of shipped models; eval: rewrite their "
                         "recorded metrics after a change to the metrics")
     p.add_argument("names", nargs="*", help="zoo names (default: all; build: the digits models)")
-    p.add_argument("--data-dir", help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
-    p.add_argument("--root", default=None, help="pretrained folder (default: the repository's pretrained/)")
+    p.add_argument("--data-dir", type=checked_dir, help="folder with <dataset>/<files> (default: $AEVIZ_DATA_DIR, cache)")
+    p.add_argument("--root", type=checked_dir, default=None, help="pretrained folder (default: the repository's pretrained/)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--full", action="store_true", help="check: also kNN and sample metrics (slower)")
     p.add_argument("--json", action="store_true", help="print JSON")

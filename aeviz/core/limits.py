@@ -68,6 +68,10 @@ LATENT_MAX_GRID = 32
 
 # Names that become file names (aeviz.core.paths.safe_name)
 NAME_MAX_CHARS = 64
+PATH_MAX_BYTES = 4096
+PATH_COMPONENT_MAX_BYTES = 255
+SEED_MAX = 2 ** 32 - 1
+REPORT_MAX_BYTES = 4 * MiB
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ LIMITS: dict[str, Limit] = {
                            "inflation of one member beyond its first ZIP_RATIO_FREE_BYTES"),
     "ZIP_RATIO_FREE_BYTES": Limit(ZIP_RATIO_FREE_BYTES, "bytes", (_ARCHIVE,),
                                   "members this small are never called bombs (text compresses > 200x)"),
-    "CHECKPOINT_MAX_JSON_BYTES": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", (_CKPT,),
+    "CHECKPOINT_MAX_JSON_BYTES": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", (_CKPT, "aeviz.models.folder"),
                                        "config.json, history.json or metrics.json"),
     "CHECKPOINT_MAX_HEADER_BYTES": Limit(CHECKPOINT_MAX_HEADER_BYTES, "bytes", (_CKPT,),
                                          "safetensors JSON header"),
@@ -136,6 +140,13 @@ LIMITS: dict[str, Limit] = {
     "QUERY_MAX_INDEX": Limit(QUERY_MAX_INDEX, "count", (_QUERY,), "point index in a shareable link (exclusive)"),
     "NAME_MAX_CHARS": Limit(NAME_MAX_CHARS, "chars", ("aeviz.core.paths",),
                             "a name that becomes a file name (safe_name)"),
+    "PATH_MAX_BYTES": Limit(PATH_MAX_BYTES, "bytes", ("aeviz.core.paths",),
+                            "a path given on the command line (Linux PATH_MAX)"),
+    "PATH_COMPONENT_MAX_BYTES": Limit(PATH_COMPONENT_MAX_BYTES, "bytes", ("aeviz.core.paths",),
+                                      "one component of such a path (Linux NAME_MAX)"),
+    "REPORT_MAX_BYTES": Limit(REPORT_MAX_BYTES, "bytes", ("aeviz.metrics.report",),
+                              "a comparison report read back to check it is aeviz's own"),
+    "SEED_MAX": Limit(SEED_MAX, "count", ("aeviz.cli.main",), "a random seed (numpy's 32-bit range)"),
 }
 
 
@@ -147,3 +158,12 @@ def table() -> str:
         where = ", ".join(f"`{module}`" for module in lim.where)
         rows.append(f"| `{name}`: {lim.what} | {value} | {lim.unit} | {where} |")
     return "\n".join(rows)
+
+
+# Pixels of all images in one upload, summed from their headers before any is decoded.
+# Decoding costs CPU per source pixel (a 702-byte lossless WebP of 4096x4096 takes 0.4-0.6 s),
+# so a per-image cap alone let one zip cost hours. 256 Mpx admits UPLOAD_MAX_ITEMS images of
+# 28x28 (157 Mpx) or 60,000 of 64x64 (246 Mpx) and costs at most ~10 s of decoding on one core.
+UPLOAD_MAX_TOTAL_PIXELS = 1 << 28
+LIMITS["UPLOAD_MAX_TOTAL_PIXELS"] = Limit(UPLOAD_MAX_TOTAL_PIXELS, "pixels", (_IMAGES,),
+                                          "all images of one upload, from their headers, before decoding")

@@ -52,3 +52,53 @@ def safe_name(name: str) -> str:
             f"invalid name {name!r}: use 1-{limits.NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no slashes, no '..')")
     return name
+
+
+# Where aeviz never writes or reads user-named paths: kernel and device file systems.
+_SPECIAL_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def checked_path(text: str | Path, what: str) -> Path:
+    """A path named by a user (a CLI flag), refused with ConfigError unless it is sane.
+
+    No NUL or control characters, each component at most NAME_MAX bytes and the
+    whole at most PATH_MAX, nothing under /proc, /sys or /dev, and no file
+    where a folder of the path has to be. Checked before any work starts, so a
+    bad path costs nothing and writes nothing. What an *existing* path may be
+    (a checkpoint, a map) is for the caller to judge.
+    """
+    text = str(text)
+    if not text:
+        raise ConfigError(f"{what} is empty; give a path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ConfigError(f"{what} {text!r} contains a control character (NUL, newline, escape ...); "
+                          "choose a plain path")
+    raw = os.fsencode(text)
+    if len(raw) > limits.PATH_MAX_BYTES:
+        raise ConfigError(f"{what} is {len(raw)} bytes long; paths may be at most "
+                          f"{limits.PATH_MAX_BYTES} bytes")
+    long = next((part for part in raw.split(b"/") if len(part) > limits.PATH_COMPONENT_MAX_BYTES), None)
+    if long is not None:
+        raise ConfigError(f"{what}: the name {long[:40].decode(errors='replace')!r}... is {len(long)} "
+                          f"bytes; a file or folder name may be at most "
+                          f"{limits.PATH_COMPONENT_MAX_BYTES} bytes")
+    path = Path(text).expanduser()
+    real = Path(os.path.realpath(path))
+    if any(real == root or root in real.parents for root in _SPECIAL_ROOTS):
+        raise ConfigError(f"{what} {text!r} is under {real.parts[1] and '/' + real.parts[1]}, a "
+                          "system file system; choose a folder of your own")
+    ancestor = nearest_existing(path)
+    if ancestor != path and not ancestor.is_dir():      # an existing target: the caller judges it
+        raise ConfigError(f"{what} {text!r}: {ancestor} is a file, not a folder; choose another path")
+    return path
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists (lexists: a dangling link counts)."""
+    for p in (path, *Path(os.path.abspath(path)).parents):
+        try:
+            if os.path.lexists(p):
+                return p
+        except OSError:
+            continue
+    return Path("/")

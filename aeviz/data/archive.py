@@ -5,6 +5,10 @@ duplicate names, too many files, too many bytes (counted while decompressing,
 not taken from the header) and members that inflate suspiciously (zip bombs).
 ``safe_extract`` writes into a temporary sibling folder and renames it into
 place only when every member passed, so a refused archive leaves nothing behind.
+
+Names people chose (member names, folder and label names that become class
+names) are shown in messages through ``shown`` and accepted as display names
+only through ``display_name``: the data package's one rule for both.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
@@ -30,6 +35,31 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, st
                NotImplementedError, RuntimeError, OverflowError, UnicodeDecodeError, KeyError,
                IndexError)
 ZipSource = str | Path | bytes | BinaryIO
+# Bidirectional formatting characters: they reorder how the text around them is drawn, so a
+# name holding one can read as another (U+202E turns "cat\u202egnp.exe" into "catexe.png").
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# controls (C0, DEL, C1), line/paragraph separators and lone surrogates: they break or fake lines
+_INVISIBLE = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def shown(text: str) -> str:
+    """``text`` fit for a message: invisible, control and bidi characters escaped as repr does."""
+    return repr(text)[1:-1]
+
+
+def display_name(text: str, what: str) -> str:
+    """``text`` in Unicode NFC, refused if it holds a control or bidi character.
+
+    NFC makes names that look the same equal ("e\u0301" and "\u00e9" are one
+    class). ``what`` says where the name came from, for the message.
+    """
+    text = unicodedata.normalize("NFC", text)
+    bad = next((c for c in text if c in _BIDI or unicodedata.category(c) in _INVISIBLE), None)
+    if bad is not None:
+        kind = unicodedata.name(bad, "a control character")
+        raise DataError(f"{what} '{shown(text)}' contains U+{ord(bad):04X} ({kind}), which would "
+                        "change how names are displayed; rename it with visible characters only")
+    return text
 
 
 def iter_members(zip_source: ZipSource, *, max_files: int = limits.ZIP_MAX_FILES,
@@ -122,10 +152,11 @@ def _checked_members(zf: zipfile.ZipFile, max_files: int,
             raise DataError(f"zip member {name!r} is a symbolic link; links are not allowed")
         if info.flag_bits & 0x1:
             raise DataError(f"zip member {name!r} is encrypted; upload an unencrypted archive")
-        key = name.casefold()
+        # file systems that ignore case (Windows) or normalisation (macOS) would merge these
+        key = unicodedata.normalize("NFC", name).casefold()
         if key in seen:
             raise DataError(f"zip archive holds {name!r} twice (names must be unique, "
-                            "ignoring case)")
+                            "ignoring case and Unicode normalisation)")
         seen.add(key)
         if not info.is_dir():
             out.append((name, info))

@@ -25,7 +25,7 @@ Progress = Callable[[int, int], None]    # (bytes done, total bytes or 0 when un
 _CHUNK = 1 << 16
 _USER_AGENT = "aeviz (python urllib)"
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
-_verified_here: set[tuple[str, int, int, str]] = set()   # (path, size, mtime_ns, md5) this process
+_verified_here: set[tuple] = set()   # (path, md5, file_version) of each file that matched, this process
 
 
 class DownloadError(DataError):
@@ -47,25 +47,60 @@ def md5sum(path: Path) -> str:
 def verify_file(path: Path, md5: str) -> None:
     """Raise DataError unless ``path`` has the given MD5.
 
-    The result is remembered in-process, and for files inside aeviz's own cache
-    in a ``<name>.verified`` marker keyed by size and mtime, so the hash is
-    computed once per file version. Folders the user owns (AEVIZ_DATA_DIR,
-    /usr/share/datasets) are never written to.
+    The MD5 is computed on the first check of a file in a process (MNIST's
+    9.9 MB training images take ~0.06 s) and remembered for that exact
+    ``file_version``, so later loads are free. Nothing on disk is trusted to
+    skip the hash: size and mtime alone can be restored with ``os.utime``
+    after an in-place rewrite. The ``<name>.verified`` marker in aeviz's cache
+    only lets the refusal say the file was changed after aeviz verified it.
     """
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, md5)
-    marker = path.with_name(path.name + ".verified")
-    if key in _verified_here or _read_marker(marker) == {"md5": md5, "size": st.st_size,
-                                                          "mtime_ns": st.st_mtime_ns}:
+    key = (str(path.resolve()), md5, file_version(path))   # taken before hashing: a later write moves it
+    if key in _verified_here:
         return
     actual = md5sum(path)
     if actual != md5:
-        raise DataError(f"{path} is truncated/corrupt or a different version: MD5 {actual}, "
-                        f"expected {md5} ({st.st_size:,} bytes); delete it so it is downloaded "
-                        "again, or replace it with the original file")
+        raise DataError(_mismatch_message(path, actual, md5, key[2][2]))
     _verified_here.add(key)
-    if Path(key[0]).is_relative_to(cache_dir().resolve()):
-        _write_marker(marker, {"md5": md5, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    if Path(key[0]).is_relative_to(cache_dir().resolve()) and not _marker_says(path, md5):
+        _write_marker(_marker(path), {"md5": md5, "size": key[2][2]})
+
+
+def file_version(path: Path) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime_ns, ctime_ns): changes whenever the bytes may have.
+
+    ctime moves on every write, rename and ``utime`` and cannot be set back
+    by a user, so a rewrite that restores size and mtime still shows.
+    """
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _mismatch_message(path: Path, actual: str, md5: str, size: int) -> str:
+    if _was_verified(path, md5):
+        return (f"{path} was modified after it was verified: MD5 {actual}, expected {md5}; "
+                "delete it so it is downloaded again, or replace it with the original file")
+    return (f"{path} is truncated/corrupt or a different version: MD5 {actual}, expected "
+            f"{md5} ({size:,} bytes); delete it so it is downloaded again, or replace it "
+            "with the original file")
+
+
+def _was_verified(path: Path, md5: str) -> bool:
+    resolved = str(path.resolve())
+    return any(k[:2] == (resolved, md5) for k in _verified_here) or _marker_says(path, md5)
+
+
+def _marker_says(path: Path, md5: str) -> bool:
+    record = _read_marker(_marker(path))
+    return isinstance(record, dict) and record.get("md5") == md5
+
+
+def forget_verified() -> None:
+    """Forget this process's verified files, as a fresh process would (tests)."""
+    _verified_here.clear()
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
 
 
 def _read_marker(marker: Path) -> dict | None:
@@ -76,7 +111,7 @@ def _read_marker(marker: Path) -> dict | None:
 
 
 def _write_marker(marker: Path, record: dict) -> None:
-    # an optimisation only: if it cannot be written the MD5 is computed next time
+    # a record for the refusal message only: if it cannot be written, nothing is lost but wording
     files.cache_write("download check", marker.parent, lambda: files.write_json_atomic(marker, record))
 
 
@@ -101,9 +136,7 @@ def download(url_list: Sequence[str], dest: Path, md5: str, progress: Progress |
             failures.append(f"{url}: {e}")
             continue
         os.replace(part, dest)
-        _write_marker(dest.with_name(dest.name + ".verified"),
-                      {"md5": md5, "size": dest.stat().st_size,
-                       "mtime_ns": dest.stat().st_mtime_ns})
+        _write_marker(_marker(dest), {"md5": md5, "size": dest.stat().st_size})
         return dest
     kept = f"; the partial download {part} is kept and resumed next time" if part.exists() else ""
     raise DownloadError(f"could not download {dest.name}: " + "; ".join(failures) + kept)

@@ -2,14 +2,18 @@
 
 All images become one shape: ``image_size`` or the most common size, shrunk to
 fit ``limits.IMAGE_MAX_SIDE``; greyscale unless some image has colour (then all are RGB).
-Labels come from sub-folder names when there are any. Sizes are read from the
-headers first, so nothing is decoded before the limits are checked; any file
-that is not a readable image makes the whole upload fail, naming the files.
+Labels come from sub-folder names when there are any. Pillow opens only the
+formats of ``SUFFIX_FORMATS``, each file only as the format its suffix names
+(``open_image``), so no other decoder (EPS would start Ghostscript) ever sees
+user bytes. Sizes are read from the headers first, and each image's and the
+whole upload's pixels are checked before anything is decoded; any file that
+is not a readable image makes the whole upload fail, naming the files.
 """
 from __future__ import annotations
 
 import io
 import os
+import struct
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -17,49 +21,130 @@ import numpy as np
 from PIL import Image
 
 from aeviz.core import limits
-from aeviz.data.archive import iter_members
+from aeviz.data.archive import display_name, iter_members, shown
 from aeviz.core.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
-                  ".ppm", ".pbm")
+# The formats aeviz decodes (Pillow's names), by file suffix. Kept small on purpose: each of
+# Pillow's ~40 other decoders is attack surface, and EPS runs Ghostscript on the bytes.
+SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".bmp": "BMP",
+                  ".webp": "WEBP"}
+IMAGE_SUFFIXES = tuple(SUFFIX_FORMATS)
+_OPENERS = tuple(dict.fromkeys(SUFFIX_FORMATS.values()))   # the only formats Image.open may try
+_SAME_FORMAT = {"MPO": "JPEG"}       # Pillow's JPEG opener returns multi-picture phone photos as MPO
+# Image files people upload that aeviz does not decode: refused by name, never silently left out.
+UNSUPPORTED_SUFFIXES = (".tif", ".tiff", ".heic", ".heif", ".avif", ".tga", ".pgm", ".ppm", ".pbm",
+                        ".eps")
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError,
-                 ZeroDivisionError, Image.DecompressionBombError)
+                 ZeroDivisionError, struct.error, Image.DecompressionBombError)
 Files = list[tuple[str, bytes]]   # (relative posix name, content)
+
+
+class ImageRefused(DataError):
+    """One file is not an image aeviz opens; ``detail`` says why ("" when it is simply unreadable)."""
+
+    def __init__(self, name: str, detail: str = ""):
+        self.name, self.detail = name, detail
+        super().__init__(f"{shown(name)} is not a readable image{f' ({detail})' if detail else ''}; "
+                         f"aeviz opens only {_supported()} files, each named with its format's suffix")
+
+
+def open_image(blob: bytes, name: str) -> Image.Image:
+    """Pillow's lazy (header-only) image of ``blob``, opened only as the format ``name``'s suffix names.
+
+    The one place aeviz hands user bytes to Pillow. Raises ``ImageRefused``.
+    """
+    suffix = PurePosixPath(name).suffix.lower()
+    expected = SUFFIX_FORMATS.get(suffix)
+    if expected is None:
+        raise ImageRefused(name, f"{suffix or 'no suffix'} is not an image type aeviz opens")
+    try:
+        im = Image.open(io.BytesIO(blob), formats=_OPENERS)
+    except _IMAGE_ERRORS:
+        real = _looks_like(blob)
+        raise ImageRefused(name, "" if real in (None, expected) else f"holds {real}, not {expected}") \
+            from None
+    real = _SAME_FORMAT.get(im.format, im.format)
+    if real != expected:
+        im.close()
+        raise ImageRefused(name, f"holds {real}, not {expected}")
+    return im
+
+
+def _looks_like(blob: bytes) -> str | None:
+    """The format whose magic bytes start ``blob``, for messages: only Pillow's prefix tests run."""
+    Image.init()
+    prefix = blob[:16]
+    for fmt, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix) is True:
+                return fmt
+        except _IMAGE_ERRORS:                     # some tests read past a short prefix
+            continue
+    return None
+
+
+def _supported(last: str = "and") -> str:
+    """"PNG, JPEG, GIF, BMP and WebP": the formats aeviz opens, for messages."""
+    names = [f.replace("WEBP", "WebP") for f in _OPENERS]
+    return f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 def images_from_zip(data: bytes, where: str, max_items: int, image_size: tuple[int, int] | None,
                     max_values: int):
-    files = [(name, blob) for name, blob in iter_members(data, max_files=max_items + 1000)
-             if _is_image_name(name)]
+    files, unsupported = [], []
+    for name, blob in iter_members(data, max_files=max_items + 1000):
+        kind = _kind(name)
+        if kind == "image":
+            files.append((name, blob))
+        elif kind == "unsupported":
+            unsupported.append(name)
+    _refuse_unsupported(unsupported, where)
     return _decode_all(files, where, max_items, image_size, max_values)
 
 
 def images_from_folder(folder: Path, max_items: int, max_bytes: int,
                        image_size: tuple[int, int] | None, max_values: int):
-    names, total = [], 0
+    names, unsupported, total, where = [], [], 0, shown(str(folder))
     for root, dirs, files in os.walk(folder):             # does not follow symlinked folders
         dirs.sort()
         for f in sorted(files):
             path = Path(root, f)
             rel = path.relative_to(folder).as_posix()
-            if path.is_symlink() or not _is_image_name(rel):
+            kind = None if path.is_symlink() else _kind(rel)
+            if kind == "unsupported":
+                unsupported.append(rel)
+            if kind != "image":
                 continue
             total += path.stat().st_size
             if total > max_bytes:
-                raise DataError(f"{folder}: images add up to more than {max_bytes / 2**20:.0f} "
+                raise DataError(f"{where}: images add up to more than {max_bytes / 2**20:.0f} "
                                 "MiB (the limit)")
             names.append(rel)
             if len(names) > max_items:
-                raise DataError(f"{folder}: more than {max_items:,} images (the limit)")
+                raise DataError(f"{where}: more than {max_items:,} images (the limit)")
+    _refuse_unsupported(unsupported, where)
     files = [(rel, (folder / rel).read_bytes()) for rel in names]
-    return _decode_all(files, str(folder), max_items, image_size, max_values)
+    return _decode_all(files, where, max_items, image_size, max_values)
 
 
-def _is_image_name(name: str) -> bool:
+def _kind(name: str) -> str | None:
+    """"image" for a file to decode, "unsupported" for an image aeviz refuses, None to skip."""
     parts = PurePosixPath(name).parts
-    hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
-    return not hidden and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None
+    suffix = PurePosixPath(name).suffix.lower()
+    return "image" if suffix in SUFFIX_FORMATS else "unsupported" if suffix in UNSUPPORTED_SUFFIXES \
+        else None
+
+
+def _refuse_unsupported(names: list[str], where: str) -> None:
+    if names:
+        names = sorted(names)
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        raise DataError(f"{where}: {len(names)} image file(s) of a type aeviz does not open: "
+                        f"{', '.join(shown(n) for n in names[:5])}{more}; convert them to "
+                        f"{_supported('or')}, or remove them")
 
 
 def _decode_all(files: Files, where: str, max_items: int, image_size: tuple[int, int] | None,
@@ -73,7 +158,8 @@ def _decode_all(files: Files, where: str, max_items: int, image_size: tuple[int,
     sizes, colour, bad = _headers(files)
     files = [f for f in files if f[0] not in bad]      # decoded anyway to report every bad file
     if not files:
-        _refuse_bad(sorted(bad), where)
+        _refuse_bad(bad, where)
+    _check_total_pixels(sizes, where)
     w, h, size_note = _target_size(sizes, image_size)
     mode, channels = ("RGB", 3) if colour else ("L", 1)
     if len(files) * channels * h * w > max_values:
@@ -82,41 +168,68 @@ def _decode_all(files: Files, where: str, max_items: int, image_size: tuple[int,
     x = np.empty((len(files), channels, h, w), np.uint8)
     for i, (name, blob) in enumerate(files):
         try:
-            with Image.open(io.BytesIO(blob)) as im:
-                im = _to_mode(im, mode)
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.Resampling.LANCZOS)
-                x[i] = np.asarray(im, np.uint8).reshape(h, w, channels).transpose(2, 0, 1)
-        except _IMAGE_ERRORS:
-            bad.add(name)
-    _refuse_bad(sorted(bad), where)
+            x[i] = _decode(blob, name, mode, w, h)
+        except _IMAGE_ERRORS:                    # pixel data cut short or corrupt past the header
+            bad[name] = ""
+    _refuse_bad(bad, where)
     if channels == 3 and (x[:, 0] == x[:, 1]).all() and (x[:, 0] == x[:, 2]).all():
         x, mode = np.ascontiguousarray(x[:, :1]), "L"      # colour files holding grey pictures
-    labels = _folder_labels([name for name, _ in files])
+    labels = _folder_labels([name for name, _ in files], where)
     notes = [f"images from {where}", size_note, "greyscale" if mode == "L" else "RGB"]
     if labels is not None:
         notes.append(f"labels from {len(set(labels))} folder names")
     return x, labels, notes
 
 
-def _headers(files: Files) -> tuple[list[tuple[int, int]], bool, set[str]]:
-    """(width, height) of each readable image, whether any has colour, unreadable names."""
-    sizes, colour, bad = [], False, set()
+def _decode(blob: bytes, name: str, mode: str, w: int, h: int) -> np.ndarray:
+    """One image's pixels as uint8 (C, H, W) in ``mode``, resized to w x h."""
+    with open_image(blob, name) as im:
+        im = _to_mode(im, mode)
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.Resampling.LANCZOS)
+        return np.asarray(im, np.uint8).reshape(h, w, len(mode)).transpose(2, 0, 1)
+
+
+def _headers(files: Files) -> tuple[list[tuple[int, int]], bool, dict[str, str]]:
+    """(width, height) of each readable image, whether any has colour, {unreadable name: why}.
+
+    Reads headers only: nothing here decodes pixels (a palette is read from its header chunk).
+    """
+    sizes, colour, bad = [], False, {}
     for name, blob in files:
         try:
-            with Image.open(io.BytesIO(blob)) as im:
+            with open_image(blob, name) as im:
                 if im.width * im.height > limits.IMAGE_MAX_SOURCE_PIXELS or min(im.size) < 1:
-                    raise ValueError("too many pixels")
+                    bad[name] = (f"{im.width}x{im.height} pixels; at most "
+                                 f"{limits.IMAGE_MAX_SOURCE_PIXELS:,} per image")
+                    continue
                 sizes.append(im.size)
                 colour = colour or _has_colour(im)
+        except ImageRefused as e:
+            bad[name] = e.detail
         except _IMAGE_ERRORS:
-            bad.add(name)
+            bad[name] = ""
     return sizes, colour, bad
+
+
+def _check_total_pixels(sizes: list[tuple[int, int]], where: str) -> None:
+    """Decoding costs CPU per source pixel: budget the whole upload, not only each image."""
+    total = sum(w * h for w, h in sizes)
+    if total > limits.UPLOAD_MAX_TOTAL_PIXELS:
+        raise DataError(f"{where}: the {len(sizes):,} images hold {total:,} pixels in all; the limit "
+                        f"for one upload is {limits.UPLOAD_MAX_TOTAL_PIXELS:,}; shrink them before "
+                        f"uploading (aeviz uses at most {limits.IMAGE_MAX_SIDE}x"
+                        f"{limits.IMAGE_MAX_SIDE}) or upload fewer")
 
 
 def _has_colour(im: Image.Image) -> bool:
     if im.mode == "P":
-        palette = np.asarray(im.getpalette() or [], np.uint8).reshape(-1, 3)
+        # im.palette as the header set it: im.getpalette() would decode the whole image
+        if im.palette is None:
+            return True                      # decoded as RGB; grey pictures are made L after decoding
+        width = len(im.palette.mode)         # "RGB" or "RGBA" entries
+        raw = np.frombuffer(im.palette.palette, np.uint8)
+        palette = raw[:len(raw) // width * width].reshape(-1, width)[:, :3]
         return bool((palette != palette[:, :1]).any())
     return im.mode not in GREY_MODES
 
@@ -145,9 +258,13 @@ def _target_size(sizes: list[tuple[int, int]],
     return w, h, f"{h}x{w} pixels" + (f" ({changed} resized)" if changed else "")
 
 
-def _folder_labels(names: list[str]) -> np.ndarray | None:
-    """Immediate sub-folder under the common top folder, or None when all sit together."""
-    dirs = [PurePosixPath(n).parent.parts for n in names]
+def _folder_labels(names: list[str], where: str) -> np.ndarray | None:
+    """Immediate sub-folder under the common top folder, or None when all sit together.
+
+    Folder names are display names: NFC, so folders that look the same are one class.
+    """
+    dirs = [tuple(display_name(p, f"{where}: folder") for p in PurePosixPath(n).parent.parts)
+            for n in names]
     common = 0
     while all(len(d) > common for d in dirs) and len({d[common] for d in dirs}) == 1:
         common += 1
@@ -155,8 +272,12 @@ def _folder_labels(names: list[str]) -> np.ndarray | None:
     return None if all(d == dirs[0] for d in dirs) else np.array(labels)
 
 
-def _refuse_bad(bad: list[str], where: str) -> None:
+def _refuse_bad(bad: dict[str, str], where: str) -> None:
+    """Refuse the upload naming up to 5 bad files (escaped), each with why where known."""
     if bad:
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise DataError(f"{where}: {len(bad)} file(s) are not readable images: "
-                        f"{', '.join(bad[:5])}{more}; remove or replace them")
+        names = sorted(bad)
+        listed = [shown(n) + (f" ({bad[n]})" if bad[n] else "") for n in names[:5]]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        raise DataError(f"{where}: {len(names)} file(s) are not readable images: "
+                        f"{', '.join(listed)}{more}; aeviz opens only {_supported()} files, each "
+                        "named with its format's suffix; remove or replace them")

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from aeviz.data import loaders
 from aeviz.data.dataset import Dataset
-from aeviz.data.download import DownloadError, Progress, download, verify_file
+from aeviz.data.download import DownloadError, Progress, download, file_version, verify_file
 from aeviz.core.errors import DataError
 from aeviz.core.paths import cache_dir, data_dirs
 
@@ -127,14 +127,13 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
         folder = _download(spec, data_dir, progress)
     for file, md5 in zip(spec.files, spec.md5):
         verify_file(folder / file, md5)
-    versions = tuple((st.st_size, st.st_mtime_ns) for st in
-                     ((folder / f).stat() for f in spec.files))
+    versions = tuple(file_version(folder / f) for f in spec.files)
     return _load_cached(name, str(folder.resolve()), versions)
 
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, folder: str | None, versions: tuple) -> Dataset:
-    # `versions` (size, mtime of each file) is part of the key so a replaced file is re-read
+    # `versions` (file_version of each file) is part of the key so a replaced file is re-read
     return DATASETS[name].loader(None if folder is None else Path(folder))
 
 

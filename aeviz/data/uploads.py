@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from aeviz.core import limits
-from aeviz.data.archive import iter_members
+from aeviz.data.archive import display_name, iter_members, shown
 from aeviz.data.dataset import Dataset
 from aeviz.core.errors import DataError
 from aeviz.data.tables import parse_csv
@@ -35,6 +35,8 @@ def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int 
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     image_size = _check_image_size(image_size)
+    where = shown(filename)                       # the browser's file name: escaped in every message
+    name = display_name(Path(filename).name, "the upload's file name")
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         x, y, notes = images_from_folder(Path(source), max_items, max_bytes, image_size,
                                          limits.UPLOAD_MAX_VALUES)
@@ -42,18 +44,17 @@ def load_user_data(source: str | Path | bytes, filename: str, *, max_bytes: int 
         suffix = Path(filename).suffix.lower()
         reader = READERS.get(suffix)
         if reader is None:
-            raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload "
+            raise DataError(f"{where}: unsupported file type {suffix or '(none)'!r}; upload "
                             f"one of {', '.join(READERS)} or a folder of images")
-        data = _read_bytes(source, filename, max_bytes)
-        x, y, notes = reader(data, filename, max_items, image_size)
-    x = _as_samples(x, filename, image_size)
+        data = _read_bytes(source, where, max_bytes)
+        x, y, notes = reader(data, where, max_items, image_size)
+    x = _as_samples(x, where, image_size)
     if x.size > limits.UPLOAD_MAX_VALUES:
-        raise DataError(f"{filename}: {x.size:,} values is over the limit of {limits.UPLOAD_MAX_VALUES:,}; "
+        raise DataError(f"{where}: {x.size:,} values is over the limit of {limits.UPLOAD_MAX_VALUES:,}; "
                         "upload fewer or smaller samples")
-    x, scaling = _scale(x, filename)
-    codes, class_names = encode_labels(y, len(x), filename)
-    return _split(Path(filename).name, x, codes, class_names, ", ".join(notes + [scaling]),
-                  test_fraction, seed)
+    x, scaling = _scale(x, where)
+    codes, class_names = encode_labels(y, len(x), where)
+    return _split(name, x, codes, class_names, ", ".join(notes + [scaling]), test_fraction, seed)
 
 
 def _check_image_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -65,19 +66,19 @@ def _check_image_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1]))
 
 
-def _read_bytes(source: str | Path | bytes, filename: str, max_bytes: int) -> bytes:
+def _read_bytes(source: str | Path | bytes, where: str, max_bytes: int) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         size = len(source)
     else:
         try:
             size = Path(source).stat().st_size
         except OSError as e:
-            raise DataError(f"{filename}: cannot read ({e.strerror or e})") from None
+            raise DataError(f"{where}: cannot read ({e.strerror or e})") from None
     if size > max_bytes:
-        raise DataError(f"{filename} is {size / 2**20:.1f} MiB; the limit is "
+        raise DataError(f"{where} is {size / 2**20:.1f} MiB; the limit is "
                         f"{max_bytes / 2**20:.1f} MiB")
     if size == 0:
-        raise DataError(f"{filename} is empty")
+        raise DataError(f"{where} is empty")
     return bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) \
         else Path(source).read_bytes()
 
@@ -140,9 +141,9 @@ def _parse_npz(data: bytes, where: str, max_items: int, image_size) -> Parsed:
         x_key = next(iter(arrays))
     if x_key is None:
         raise DataError(f"{where}: no array named {' / '.join(X_KEYS)} (has: "
-                        f"{', '.join(sorted(arrays)) or 'none'}); save with "
+                        f"{', '.join(shown(k) for k in sorted(arrays)) or 'none'}); save with "
                         "np.savez(f, x=..., y=...)")
-    x = read_npy(arrays[x_key], f"{where}[{x_key}]", max_items)
+    x = read_npy(arrays[x_key], f"{where}[{shown(x_key)}]", max_items)
     y_key = next((k for k in Y_KEYS if k in arrays and k != x_key), None)
     y = None if y_key is None else read_npy(arrays[y_key], f"{where}[{y_key}]", max_items, False)
     notes = [f"array {x_key!r} from {where}"] + ([f"labels {y_key!r}"] if y_key else [])
@@ -247,10 +248,20 @@ def encode_labels(y: np.ndarray | None, n: int, where: str) -> tuple[np.ndarray,
     if y.dtype.kind == "S":
         y = np.char.decode(y, "utf-8", errors="replace")
     values, codes = np.unique(y, return_inverse=True)
+    if values.dtype.kind == "U":
+        values, codes = _merge_display_names(values, codes, where)
     if len(values) > limits.UPLOAD_MAX_CLASSES:
         raise DataError(f"{where}: {len(values):,} distinct labels; at most {limits.UPLOAD_MAX_CLASSES} "
                         "classes are supported (labels must be categories, not measurements)")
     return codes.astype(np.int64).reshape(n), tuple(str(v) for v in values)
+
+
+def _merge_display_names(values: np.ndarray, codes: np.ndarray,
+                         where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Text class names as safe display names; names equal after NFC become one class."""
+    names = np.array([display_name(v, f"{where}: class name") for v in values.tolist()])
+    merged, remap = np.unique(names, return_inverse=True)
+    return merged, remap.reshape(-1)[codes.reshape(-1)]
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], notes: str,

@@ -5,9 +5,11 @@ Pure functions, no I/O: the compare CLI and the app build the same tables.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from aeviz.core import limits
 from aeviz.core.files import json_safe
 
 
@@ -53,7 +55,36 @@ def format_value(value: Any, digits: int = 3) -> str:
         if not math.isfinite(value):
             return MISSING
         return f"{value:.{digits}f}" if digits else f"{value:.0f}"
-    return str(value).replace("|", "\\|")
+    return markdown_text(str(value))
+
+
+# Every character that can start inline Markdown in a cell or heading, escaped with a
+# backslash: cell ends (|), links and images ([ ]), raw HTML and autolinks (< > &), code
+# (`), emphasis and strikethrough (* _ ~), math ($, which st.markdown renders), and the
+# backslash itself, else `a\|b` would become `a\\|b`, which ends the cell. `!`, `(` and
+# `)` do nothing once `[` and `]` are escaped; `#`, `-`, `+` act only at a line's start.
+_MARKDOWN_SPECIAL = "\\`*_~[]<>|&$"
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as one line of literal Markdown inline text (a table cell, a heading).
+
+    Line breaks (everything str.splitlines splits on) become spaces: a raw newline
+    would end the table row. A model called ``[x](http://evil)`` or ``<script>``
+    shows as exactly that text, never as a link or HTML.
+    """
+    flat = " ".join(text.splitlines())
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
+
+
+def code_span(text: str) -> str:
+    """``text`` as one Markdown code span: fenced with more backticks than it holds in a row,
+    so a backtick in a path cannot end the span early (CommonMark 6.1)."""
+    flat = " ".join(text.splitlines())
+    longest = max((len(run) for run in re.findall("`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    # the spaces keep a leading or trailing backtick off the fence; CommonMark strips them
+    return f"{fence} {flat} {fence}" if longest else f"{fence}{flat}{fence}"
 
 
 def reference_row(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,9 +137,10 @@ def compare_markdown(names: Sequence[str], rows: Sequence[Mapping[str, Any]], *,
     """The full report: a heading, one table per metric group, protocol notes."""
     ref = next((reference_row(r) for r in rows if "real_confidence" in r), {})
     n = next((r.get("n") for r in rows if "n" in r), None)
-    parts = [f"# Model comparison on {dataset} ({split} split" + (f", n={n})" if n else ")")]
+    parts = [f"# Model comparison on {markdown_text(dataset)} ({markdown_text(split)} split"
+             + (f", n={n})" if n else ")")]
     if command:
-        parts.append(f"`{command}`")
+        parts.append(code_span(command))
     for title, cols in TABLES.items():
         extra = {"real test images": ref} if ref and cols is LATENT else None
         parts += [f"## {title}", markdown_table(names, rows, cols, extra=extra)]
@@ -142,3 +174,32 @@ PROTOCOL = (
     "pixel-space path length / straight distance between the decoded endpoints; off-data = share "
     "of path codes farther from any train code than 95% of train codes are from their nearest.",
 )
+
+
+# --- recognising our own reports (``compare --out`` replaces only these) -------------------
+
+_REPORT_KEYS = {"dataset", "split", "command", "models", "reference"}
+_MARKDOWN_HEAD = "# Model comparison on "
+
+
+def is_report_json(path) -> bool:
+    """True if ``path`` holds a JSON report ``compare_json`` wrote (read bounded)."""
+    import json
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limits.REPORT_MAX_BYTES + 1)
+        data = json.loads(raw) if len(raw) <= limits.REPORT_MAX_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and set(data) == _REPORT_KEYS and isinstance(data["models"], list)
+
+
+def is_report_markdown(path) -> bool:
+    """True if ``path`` starts as a report ``compare_markdown`` wrote."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_MARKDOWN_HEAD.encode()))
+    except OSError:
+        return False
+    return head == _MARKDOWN_HEAD.encode()
+

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
 from aeviz.models.config import ModelConfig, TrainConfig
-from aeviz.core import files
+from aeviz.core import files, owned
+from aeviz.models import folder
+from aeviz.models.folder import CONFIG, FORMAT, HISTORY, METRICS, VERSION, WEIGHTS
 from aeviz.core import limits
 from aeviz.core.errors import CheckpointError, ConfigError
 from aeviz.models.families import Autoencoder, build
 
-FORMAT = "aeviz-checkpoint"
-VERSION = 1
-CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.json", "metrics.json"
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".h5", ".keras"}
 _REFUSED = ("aeviz never unpickles files (unpickling can run arbitrary code). A checkpoint is a "
@@ -71,63 +71,61 @@ def save_checkpoint(path: str | Path, model: Autoencoder, *, stages: Sequence[Tr
 
     stages: every TrainConfig the model was trained with, in order; config.json
     keeps all of them (``stages``) and, for older readers, the first (``train``).
+    Only a folder that ``check_replaceable`` proves is an aeviz checkpoint is
+    replaced; one writer per path at a time (owned.Busy for the second).
     """
     path = Path(path)
     stages = tuple(stages)
+    bad = [n for n in (extra_files or {}) if not folder.is_checkpoint_file(n)]
+    if bad:
+        raise CheckpointError(f"{bad[0]!r} is not a file of a checkpoint folder (only maps/NAME.npz)")
     meta = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
             "train": stages[0].to_dict() if stages else None,
             "stages": [s.to_dict() for s in stages],
             "dataset": dataset_name, "command": command}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     except OSError as e:
         raise CheckpointError(_cannot_write(path, e)) from None
-    try:
-        tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-                   for k, v in model.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
-        _write_json(tmp / CONFIG, meta)
-        _write_json(tmp / HISTORY, history or [])
-        _write_json(tmp / METRICS, metrics or {})
-        for name, src in (extra_files or {}).items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, tmp / name)
-        _fsync_tree(tmp)
-        _swap_into_place(tmp, path)
-    except OSError as e:        # disk full, read-only folder: say so, leave nothing behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(_cannot_write(path, e)) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with owned.writer_lock(path, "the checkpoint"):
+        folder.recover(path)
+        folder.check_replaceable(path)
+        folder.remove_stale(path)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        except OSError as e:
+            raise CheckpointError(_cannot_write(path, e)) from None
+        try:
+            _write_folder(tmp, model, meta, half, history, metrics, extra_files)
+            folder.swap_into_place(tmp, path)
+        except OSError as e:        # disk full, read-only folder: say so, leave nothing behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CheckpointError(_cannot_write(path, e)) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return path
+
+
+def _write_folder(tmp: Path, model: Autoencoder, meta: dict, half: bool, history, metrics,
+                  extra_files) -> None:
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in model.state_dict().items()}
+    # serialised in memory, written by us: a full disk is an OSError, never safetensors' own error
+    (tmp / WEIGHTS).write_bytes(save_tensors(tensors, metadata={"format": FORMAT}))
+    _write_json(tmp / CONFIG, meta)
+    _write_json(tmp / HISTORY, history or [])
+    _write_json(tmp / METRICS, metrics or {})
+    for name, src in (extra_files or {}).items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, tmp / name)
+    _fsync_tree(tmp)
 
 
 def _cannot_write(path: Path, e: OSError) -> str:
     return (f"cannot write the checkpoint {path} ({e.strerror or e}): the disk may be full or the "
             "folder read-only; free some space or choose another folder. What was there before "
             "is unchanged.")
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    """tmp -> path; an existing folder is moved aside first and removed after."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    os.replace(path, old)
-    os.replace(tmp, path)       # a kill between the two renames is undone by _recover()
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover(path: Path) -> None:
-    """If a save was killed between its two renames, put the old folder back."""
-    if path.exists():
-        return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds:
-        os.replace(olds[-1], path)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -167,7 +165,7 @@ def read_json(path: Path, what: str) -> Any:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load and strictly validate a checkpoint folder."""
     path = Path(path)
-    _recover(path)
+    folder.recover(path)
     _refuse_non_folder(path)
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():

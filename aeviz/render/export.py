@@ -59,40 +59,89 @@ def _class_name(label: Any, class_names: list[str]) -> str:
     return class_names[i] if 0 <= i < len(class_names) else str(label)
 
 
+# --- CSV -----------------------------------------------------------------------------
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV
+# injection"): `=cmd|' /C calc'!A0`, `+HYPERLINK(...)`, `@SUM(...)`, `-2+3`. aeviz
+# writes every text cell quoted and puts a `'` (the spreadsheet's "this is text" mark)
+# before any text cell that starts with a trigger or with `'` itself. So in aeviz's
+# own CSV a text cell starts with `'` exactly when aeviz added one, and reading it
+# back removes that one `'`. Numbers are written bare and never altered: -1.5 is a
+# number, not a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_MARK = "'"
+
+
 def table_to_csv(table: dict[str, np.ndarray]) -> bytes:
-    """CSV with a header row; floats written with repr precision (exact round trip)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    """RFC 4180 CSV (CRLF rows) with a header row: numbers bare, floats with repr precision
+    (exact round trip), every text cell quoted and neutralised against formulas."""
+    buf = io.StringIO(newline="")
+    # QUOTE_NONNUMERIC quotes every str and no int/float: text cells are quoted even
+    # when they hold \r, \n, quotes or commas, and the reader can tell text from numbers.
+    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
     names = list(table)
-    writer.writerow(names)
-    columns = [_as_text(table[k]) for k in names]
-    writer.writerows(zip(*columns))
+    writer.writerow([neutralise(str(k)) for k in names])
+    writer.writerows(zip(*(_cells(table[k]) for k in names)))
     return buf.getvalue().encode("utf-8")
 
 
-def _as_text(col: np.ndarray) -> list[str]:
+def neutralise(text: str) -> str:
+    """``text`` as a spreadsheet shows it but never runs it (see FORMULA_TRIGGERS)."""
+    return _TEXT_MARK + text if text.startswith((*FORMULA_TRIGGERS, _TEXT_MARK)) else text
+
+
+def _cells(col: np.ndarray) -> list:
+    # Python ints and floats are written bare (str(float) is repr: exact); the rest as text
+    if col.dtype.kind in "iu":
+        return [int(v) for v in col.tolist()]
     if col.dtype.kind == "f":
-        return [repr(float(v)) for v in col]
-    return [str(v) for v in col.tolist()]
+        return [float(v) for v in col]
+    return [neutralise(str(v)) for v in col.tolist()]
 
 
 def csv_to_table(data: bytes) -> dict[str, np.ndarray]:
-    """Read ``table_to_csv`` output back: numeric columns become numbers."""
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
-    if not rows:
+    """Read ``table_to_csv`` output back exactly: bare columns become int or float arrays,
+    quoted ones text (object) arrays with the `'` aeviz added removed."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"this CSV is not UTF-8 ({e.reason} at byte {e.start}); "
+                        "csv_to_table reads CSVs that aeviz exported") from None
+    raw, typed = _parse(text, csv.QUOTE_MINIMAL), _parse(text, csv.QUOTE_NONNUMERIC)
+    if not raw:
         raise DataError("empty CSV: expected a header row")
-    names, body = rows[0], rows[1:]
-    out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(names):
-        col = [r[j] for r in body]
-        try:
-            out[name] = np.array([int(v) for v in col])
-        except ValueError:
-            try:
-                out[name] = np.array([float(v) for v in col])
-            except ValueError:
-                out[name] = np.array(col, dtype=object)
-    return out
+    names = [_unneutralise(v) for v in raw[0]]
+    return {name: _column(name, [r[j] for r in raw[1:]], [r[j] for r in typed[1:]])
+            for j, name in enumerate(names)}
+
+
+def _parse(text: str, quoting: int) -> list[list]:
+    # Two passes over the same text: QUOTE_MINIMAL gives each cell's exact characters,
+    # QUOTE_NONNUMERIC tells quoted (text) cells from bare (number) ones.
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), quoting=quoting))
+    except (csv.Error, ValueError) as e:
+        raise DataError(f"not a CSV that aeviz exported ({e}); text cells must be quoted and "
+                        "numbers bare, as table_to_csv writes them") from None
+    if any(len(r) != len(rows[0]) for r in rows):
+        raise DataError("ragged CSV: every row must have as many cells as the header")
+    return rows
+
+
+def _column(name: str, raw: list[str], typed: list) -> np.ndarray:
+    quoted = [isinstance(v, str) for v in typed]
+    if all(quoted):
+        return np.array([_unneutralise(v) for v in raw], dtype=object)
+    if any(quoted):
+        raise DataError(f"column {name!r} mixes quoted text and bare numbers; "
+                        "csv_to_table reads CSVs that aeviz exported")
+    try:
+        return np.array([int(v) for v in raw])
+    except ValueError:
+        return np.array([float(v) for v in raw])
+
+
+def _unneutralise(text: str) -> str:
+    return text[len(_TEXT_MARK):] if text.startswith(_TEXT_MARK) else text
 
 
 def table_to_parquet(table: dict[str, np.ndarray]) -> bytes:
@@ -203,8 +252,16 @@ def projector_files(codes: np.ndarray, labels: np.ndarray | None = None,
     return files
 
 
+# Characters that end a line for the Projector's reader or for str.splitlines (which
+# also splits on \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029), plus the column separator.
+# Each becomes one space in metadata.tsv: the file keeps exactly one line per point and
+# the label stays readable; the exact label is in the CSV export.
+TSV_BREAKERS = "\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_TSV_CLEAN = str.maketrans(dict.fromkeys(TSV_BREAKERS, " "))
+
+
 def _tsv(rows: list[list[str]]) -> bytes:
-    clean = [[c.replace("\t", " ").replace("\n", " ") for c in row] for row in rows]
+    clean = [[c.translate(_TSV_CLEAN) for c in row] for row in rows]
     return ("\n".join("\t".join(r) for r in clean) + "\n").encode("utf-8")
 
 

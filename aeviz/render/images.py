@@ -114,4 +114,10 @@ def gif_bytes(images: np.ndarray, duration_ms: int = 120, scale: int = 4,
 
 def read_png(data: bytes) -> np.ndarray:
     """Decode PNG bytes back to a uint8 array (tests and round trips)."""
-    return np.asarray(Image.open(io.BytesIO(data)))
+    # PNG only, chosen explicitly: no other Pillow decoder (EPS runs Ghostscript) sees the bytes.
+    # render may not import aeviz.data, so this is aeviz.data.images.open_image's one sibling.
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+            return np.asarray(im)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise DataError(f"not a readable PNG image ({type(e).__name__}: {e})") from None

@@ -24,7 +24,9 @@ import torch
 
 from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, write_json_atomic
 from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.core import owned
 from aeviz.core.errors import ConfigError
+from aeviz.models import folder
 from aeviz.core.paths import pretrained_dir
 from aeviz.maps.projections import METHODS
 from aeviz.metrics.evaluation import evaluate
@@ -217,9 +219,21 @@ def half_change(ckpt: Checkpoint, data, seed: int = 0) -> float:
 
 def build(name: str, *, data_dir: str | Path | None = None, root: Path = PRETRAINED_DIR,
           log: Callable[[str], None] = print) -> Path:
-    """Train, evaluate, map and save one zoo model under ``root/name``."""
-    from aeviz.data.registry import load_dataset
+    """Train, evaluate, map and save one zoo model under ``root/name``.
+
+    ``root/name`` must be absent or a checkpoint aeviz wrote (checked before
+    training: a user's folder there is kept and the build refused).
+    """
     entry = get_entry(name)
+    folder.recover(root / name)
+    folder.check_replaceable(root / name)
+    with owned.writer_lock(root / name, "the zoo model"):
+        return _build(entry, data_dir, root, log)
+
+
+def _build(entry: ZooEntry, data_dir, root: Path, log: Callable[[str], None]) -> Path:
+    from aeviz.data.registry import load_dataset
+    name = entry.name
     data = load_dataset(entry.dataset, data_dir, download=False)
 
     def on_epoch(epoch: int, row: dict) -> None:

@@ -1,4 +1,5 @@
 import hashlib
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,19 +151,40 @@ def test_verify_never_writes_into_user_folders(tmp_path, monkeypatch):
     assert list((tmp_path / "data").iterdir()) == [path]
 
 
-def test_verify_marker_skips_rehash_until_file_changes(tmp_path, monkeypatch):
+def rewrite_in_place(path, data: bytes) -> None:
+    """Overwrite ``path``'s bytes (same inode) and put its size and mtime back as they were."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def test_verify_hashes_once_per_process_and_file_version(tmp_path, monkeypatch):
     monkeypatch.setenv("AEVIZ_CACHE_DIR", str(tmp_path))
     path = tmp_path / "f.bin"
     path.write_bytes(PAYLOAD)
     verify_file(path, MD5)
     assert (tmp_path / "f.bin.verified").exists()
-    dl._verified_here.clear()
+    hashed = []
+    monkeypatch.setattr(dl, "md5sum", lambda p: hashed.append(p) or MD5)
+    verify_file(path, MD5)                   # same process, same version: free
+    assert hashed == []
+    dl.forget_verified()                     # a fresh process: the marker does not skip the hash
+    verify_file(path, MD5)
+    assert hashed == [path]
 
-    def no_hash(p):
-        raise AssertionError("hashed again although the marker matches")
-    monkeypatch.setattr(dl, "md5sum", no_hash)
-    verify_file(path, MD5)                   # served by the marker
-    monkeypatch.undo()
-    path.write_bytes(PAYLOAD[:100])          # size changes: marker no longer applies
-    with pytest.raises(DataError, match="MD5"):
+
+@pytest.mark.parametrize("fresh_process", [False, True])
+def test_rewrite_in_place_with_same_size_and_mtime_is_refused(tmp_path, monkeypatch, fresh_process):
+    monkeypatch.setenv("AEVIZ_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "f.bin"
+    path.write_bytes(PAYLOAD)
+    verify_file(path, MD5)
+    rewrite_in_place(path, PAYLOAD[::-1])
+    if fresh_process:
+        dl.forget_verified()                 # then only the cache's marker knows it was verified
+    with pytest.raises(DataError, match="f.bin was modified after it was verified: MD5 .*"
+                                        "delete it so it is downloaded again"):
         verify_file(path, MD5)

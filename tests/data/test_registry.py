@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 
 import aeviz.core.paths as paths
+from aeviz.data import download as download_module
 from aeviz.data import registry as data
 from aeviz.data.registry import DATASETS, Dataset, find_files, list_datasets, load_dataset
 from aeviz.core.errors import DataError
@@ -172,6 +173,30 @@ def test_replaced_file_is_reread(tmp_path, monkeypatch):
     patch_md5(monkeypatch, "mnist", md5s)
     assert len(load_dataset("mnist", tmp_path, download=False).x_train) == 7
     assert len(first.x_train) == 12
+
+
+# The cache's .verified marker once skipped the hash in a new process, and the in-process memo
+# was keyed by size and mtime only; both served the forged labels. (A fresh process reading
+# AEVIZ_DATA_DIR always hashed, so that case is not listed.)
+@pytest.mark.parametrize("where, fresh_process", [("cache", True), ("cache", False),
+                                                  ("data_dir", False)])
+def test_labels_rewritten_in_place_with_same_size_and_mtime_refused(tmp_path, monkeypatch, where,
+                                                                    fresh_process):
+    base = tmp_path / "cache" / "data" if where == "cache" else tmp_path / "d"
+    patch_md5(monkeypatch, "mnist", fake_idx_folder(base / "mnist"))
+    load_dataset("mnist", None if where == "cache" else base, download=False)
+    labels = base / "mnist" / IDX_FILES[1]
+    st = labels.stat()
+    forged = idx((np.arange(12, dtype=np.uint8) + 1) % 10)     # other labels, same length
+    assert len(forged) == st.st_size
+    with open(labels, "r+b") as f:                               # same inode, same size
+        f.write(forged)
+    os.utime(labels, ns=(st.st_atime_ns, st.st_mtime_ns))       # mtime put back
+    data.clear_cache()                                           # the parsed copy too
+    if fresh_process:
+        download_module.forget_verified()
+    with pytest.raises(DataError, match=f"{labels} .*delete it so it is downloaded again"):
+        load_dataset("mnist", None if where == "cache" else base, download=False)
 
 
 def test_mismatched_counts_refused(tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import csv
 import io
 import pickle
 
@@ -285,6 +286,64 @@ def test_image_folder(tmp_path):
     d = load_user_data(tmp_path, "folder", test_fraction=0.34)
     assert d.class_names == ("a", "b") and d.sample_shape == (1, 5, 5)
     assert len(d.x_train) + len(d.x_test) == 6
+
+
+# ------------------------------------------------------------------ class and file names
+
+NFC, NFD = "caf\u00e9", "cafe\u0301"          # the same word, two byte sequences
+UNSAFE = ["\n", "\r", "\t", "\x1b[31m", "\x7f", "\x85", "\x9b", "\u2028", "\u061c", "\u200e",
+          "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
+          "\u2069"]
+
+
+def labelled_upload(source: str, labels: list[str]) -> tuple[bytes, str]:
+    """An upload in ``source`` format whose class names are ``labels``, one sample each."""
+    if source == "zip":
+        return zip_of({f"{c}/{i}.png": png("L", (4, 4), 9 * i) for i, c in enumerate(labels)}), "u.zip"
+    if source == "csv":
+        rows = io.StringIO()
+        csv.writer(rows).writerows([["f", "label"]] + [[i, c] for i, c in enumerate(labels)])
+        return rows.getvalue().encode(), "u.csv"
+    return npz(x=np.arange(len(labels) * 2.0).reshape(-1, 2), y=np.array(labels)), "u.npz"
+
+
+@pytest.mark.parametrize("source", ["zip", "csv", "npz"])
+@pytest.mark.parametrize("char", UNSAFE)
+def test_class_names_with_control_or_bidi_characters_refused(source, char):
+    bad = f"cat{char}s"
+    data, name = labelled_upload(source, [bad, "dog", "dog", bad])
+    with pytest.raises(DataError, match=f"U\\+{ord(char[0]):04X}") as e:
+        load_user_data(data, name)
+    message = str(e.value)
+    assert repr(bad)[1:-1] in message and char[0] not in message   # named, escaped, never raw
+
+
+@pytest.mark.parametrize("source", ["zip", "csv", "npz"])
+def test_class_names_equal_after_nfc_are_one_class(source):
+    data, name = labelled_upload(source, [NFC, NFD, "tea", "tea"])
+    d = load_user_data(data, name, test_fraction=0.5)
+    assert d.class_names == (NFC, "tea")
+    assert sorted(np.concatenate([d.y_train, d.y_test]).tolist()) == [0, 0, 1, 1]
+
+
+def test_zip_names_equal_after_nfc_are_one_name():
+    with pytest.raises(DataError, match="twice .*Unicode normalisation"):
+        load_user_data(zip_of({f"{NFC}.png": png("L", (4, 4), 0),
+                               f"{NFD}.png": png("L", (4, 4), 0)}), "u.zip")
+
+
+def test_file_names_in_messages_are_escaped():
+    files = {"a.png": png("L", (4, 4), 0), "b.png": png("L", (4, 4), 0),
+             "x\x1b[2J\u202egnp.exe.png": b"junk"}
+    with pytest.raises(DataError, match="not readable images") as e:
+        load_user_data(zip_of(files), "u.zip")
+    assert "x\\x1b[2J\\u202egnp.exe.png" in str(e.value)
+    assert "\x1b" not in str(e.value) and "\u202e" not in str(e.value)
+    with pytest.raises(DataError, match=r"no array named .*has: a, z\\n\)") as e:
+        load_user_data(npz(**{"a": np.zeros(2), "z\n": np.zeros(2)}), "u.npz")
+    assert "\n" not in str(e.value)
+    with pytest.raises(DataError, match="file name 'evil\\\\u202egpj.npy' contains U\\+202E"):
+        load_user_data(npy(np.zeros((4, 2))), "evil\u202egpj.npy")
 
 
 # ------------------------------------------------------------------ property tests

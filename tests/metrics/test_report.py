@@ -1,5 +1,6 @@
 """Report tables are pure functions of metric dicts."""
 import json
+import re
 import math
 
 import pytest
@@ -73,3 +74,51 @@ def test_compare_json_is_json_safe():
     assert back["models"][1]["metrics"]["neg_elbo"] == 101.0
     assert back["reference"]["real test images"]["prior_confidence"] == 0.99
     assert not any(isinstance(v, float) and math.isnan(v) for v in back["models"][0]["metrics"].values())
+
+
+# --- hostile names: every cell stays one literal cell ---------------------------------------
+
+HOSTILE_NAMES = ["a\\|b", "two\nlines", "cr\rlf\r\n", "sep\u2028line\x85",
+                 "[click](http://evil.example)", "![img](http://evil.example/x.png)",
+                 "<script>alert(1)</script>", "<http://evil.example>", "&lt;b&gt;", "`code`",
+                 "**bold** _em_ ~~gone~~", "$x^2$"]
+SPECIAL = set("\\`*_~[]<>|&$")
+
+
+def _cells(line: str) -> list[str]:
+    """Split a table row on its pipes, skipping backslash escapes (``\\|`` is text)."""
+    cells, cell = [], ""
+    for token in re.findall(r"\\.|[^\\|]+|\||\\", line.strip(), re.S):
+        if token == "|":
+            cells, cell = cells + [cell], ""
+        else:
+            cell += token
+    return [c.strip() for c in cells[1:]]
+
+
+def _literal(cell: str) -> str:
+    """What CommonMark shows for a cell; no special character may be left unescaped."""
+    tokens = re.findall(r"\\.|.", cell, re.S)
+    assert not [t for t in tokens if t in SPECIAL], cell
+    return "".join(t[-1] for t in tokens)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_model_name_is_one_literal_cell(name):
+    cols = (Column("family", "family", text=True), Column("sse_per_image", "SSE", 2, "low"))
+    table = markdown_table([name, "b"], [dict(AE, family=name), VAE], cols)
+    lines = table.split("\n")
+    assert len(lines) == 4 and len(table.splitlines()) == 4           # header, rule, 2 rows
+    cells = _cells(lines[2])
+    assert len(cells) == 3
+    shown = " ".join(name.splitlines()).strip()
+    assert _literal(cells[0]) == shown and _literal(cells[1]) == shown
+
+
+def test_hostile_dataset_and_command_stay_literal():
+    md = compare_markdown(["a"], [AE], dataset="[d](http://x)\n# pwned",
+                          command="python -m aeviz compare `rm -rf ~`\n``x``")
+    lines = md.split("\n")
+    assert lines[0] == "# Model comparison on \\[d\\](http://x) # pwned (test split, n=100)"
+    assert lines[2] == "``` python -m aeviz compare `rm -rf ~` ``x`` ```"      # fence of 3 > 2
+    assert not any(line.startswith("# pwned") for line in lines)

@@ -107,3 +107,74 @@ def test_figure_bytes_png_or_html():
         assert ext == "png" and data[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert ext == "html" and mime == "text/html" and b"plotly" in data.lower()
+
+
+# --- hostile labels: each export keeps its format, spreadsheets run no formula ------------
+
+HOSTILE = ["=cmd|' /C calc'!A0", '+HYPERLINK("http://evil.example","click")', "@SUM(A1:A9)",
+           "-2+3", "\t=1+1", "\r=1+1", "=", "-", "'apostrophe", "''", "'=quoted already",
+           "a\rb", "a\nb", "a\r\nb", 'say "hi"', "a,b", '",=1', "a\u2028b", "a\u2029b",
+           "a\x0bb", "a\x0cb", "a\x1cb\x1db\x1eb", "a\x85b", "a\x00b", "\u202eevil.exe",
+           "🦊 fox", "x" * 10_000, "", " =lead", "0", "-1.5", "nan", "1e5"]
+
+
+def hostile_table() -> dict[str, np.ndarray]:
+    n = len(HOSTILE)
+    codes = np.linspace(-2, 2, n * 2, dtype=np.float32).reshape(n, 2)   # negatives included
+    return embedding_table(codes, np.arange(n), -codes, HOSTILE)
+
+
+def test_csv_round_trip_of_hostile_labels_is_exact():
+    t = hostile_table()
+    back = csv_to_table(table_to_csv(t))
+    assert list(back) == list(t)
+    assert list(back["class"]) == HOSTILE           # "0", "-1.5", "nan" stay text
+    np.testing.assert_array_equal(back["label"], t["label"])
+    for k in ("x", "y", "z0", "z1"):
+        assert back[k].dtype.kind == "f"
+        np.testing.assert_array_equal(back[k].astype(np.float32), t[k])
+    import pandas as pd
+    df = pd.read_parquet(io.BytesIO(table_to_parquet(t)))
+    assert df["class"].tolist() == HOSTILE and df["label"].tolist() == list(range(len(HOSTILE)))
+
+
+def test_csv_cells_never_start_a_formula_and_numbers_stay_bare():
+    import csv
+    text = table_to_csv(hostile_table()).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))          # what a spreadsheet sees
+    assert len(rows) == len(HOSTILE) + 1 and all(len(r) == len(rows[0]) for r in rows)
+    cells = [c for r in rows for c in r]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
+    classes = [r[2] for r in rows[1:]]
+    assert classes[0] == "'=cmd|' /C calc'!A0" and classes[3] == "'-2+3" and classes[8] == "''apostrophe"
+    negatives = [r[5] for r in rows[1:] if r[5].startswith("-")]     # z0: numbers, bare
+    assert negatives and all(float(v) < 0 for v in negatives)
+    assert f'\r\n{len(HOSTILE) - 1},{len(HOSTILE) - 1},"' in text       # index, label bare; class quoted
+
+
+def test_csv_reader_refuses_foreign_csv():
+    with pytest.raises(DataError, match="mixes quoted text and bare numbers"):
+        csv_to_table(b'"a"\r\n"x"\r\n1\r\n')
+    with pytest.raises(DataError, match="not a CSV that aeviz exported"):
+        csv_to_table(b"a,b\r\nx,1\r\n")
+    with pytest.raises(DataError, match="ragged"):
+        csv_to_table(b'"a","b"\r\n1\r\n')
+    with pytest.raises(DataError, match="not UTF-8"):
+        csv_to_table(b'"a"\r\n"\xff"\r\n')
+
+
+def test_projector_metadata_has_one_line_per_point_for_hostile_labels():
+    n = len(HOSTILE)
+    files = projector_files(np.zeros((n, 2), np.float32), np.arange(n), HOSTILE)
+    text = files["metadata.tsv"].decode("utf-8")
+    lines = text.splitlines()
+    assert len(lines) == n + 1 and text.count("\n") == n + 1
+    assert all(len(line.split("\t")) == 3 for line in lines)
+    i = HOSTILE.index("a\u2028b")
+    assert lines[1 + i] == f"{i}\t{i}\ta b"                 # the break became a space
+
+
+def test_tsv_breakers_are_every_line_break_of_str_splitlines():
+    from aeviz.render.export import TSV_BREAKERS
+    splitters = {chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert splitters | {"\t"} == set(TSV_BREAKERS)

@@ -60,3 +60,15 @@ def test_gif_has_all_frames():
     data = gif_bytes(_batch(n=4), scale=2, bounce=True)
     im = Image.open(io.BytesIO(data))
     assert im.format == "GIF" and im.size == (6, 8) and im.n_frames == 4 + 2
+
+
+def test_read_png_opens_only_png():
+    """Any other format (EPS would start Ghostscript) is refused, not decoded."""
+    import io
+
+    from PIL import Image
+    for fmt in ("JPEG", "GIF", "EPS", "TGA"):
+        buf = io.BytesIO()
+        Image.new("L", (4, 4), 7).save(buf, fmt)
+        with pytest.raises(DataError, match="not a readable PNG image"):
+            read_png(buf.getvalue())

@@ -277,7 +277,7 @@ def enospc(*args, **kwargs):
 def test_full_disk_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch, where):
     path = save_checkpoint(tmp_path / "m", seeded_model(CFG, 0), metrics={"a": 1.0})
     before = {p.name: p.read_bytes() for p in path.iterdir()}
-    target = {"weights": "save_file", "json": "_write_json", "mkdtemp": "tempfile.mkdtemp"}[where]
+    target = {"weights": "save_tensors", "json": "_write_json", "mkdtemp": "tempfile.mkdtemp"}[where]
     if "." in target:
         monkeypatch.setattr(ckpt_mod.tempfile, "mkdtemp", enospc)
     else:
@@ -326,7 +326,7 @@ def test_training_job_on_full_disk_fails_clearly_and_server_goes_on(tmp_path, ti
                                                                     monkeypatch):
     from aeviz.training import jobs as tj
     spec = tj.JobSpec(CFG, TrainConfig(epochs=1, batch_size=16), "digits", "full", tmp_path)
-    monkeypatch.setattr(ckpt_mod, "save_file", enospc)
+    monkeypatch.setattr(ckpt_mod, "save_tensors", enospc)
     job = tj.TrainingJob(spec, tiny_images).start()
     assert job.join(60)
     snap = job.snapshot()

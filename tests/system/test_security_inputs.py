@@ -577,3 +577,42 @@ def test_cli_subprocess_exit_status_and_no_traceback(cli_dir):
         assert proc.returncode == 2, proc.stderr[-1500:]
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+# --------------------------------------------------------------------------- Pillow sees only chosen formats
+
+def test_every_image_open_in_aeviz_names_its_formats():
+    """Image.open without ``formats`` lets Pillow pick any of ~40 decoders (EPS runs Ghostscript)."""
+    unnamed = [f"{module}:{node.lineno}" for module, tree in MODULES.items() for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr == "open" and isinstance(node.func.value, ast.Name)
+               and node.func.value.id == "Image" and "formats" not in {k.arg for k in node.keywords}]
+    assert unnamed == [], "pass formats=[...] (in aeviz.data use open_image): " + ", ".join(unnamed)
+
+
+def test_image_upload_with_eps_named_png_never_runs_an_interpreter(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin, Image
+    marker, bin_dir = tmp_path / "interpreter-ran", tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("gs", "gswin64c", "convert", "magick"):          # whatever Pillow might look for
+        (bin_dir / tool).write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)
+    eps = io.BytesIO()
+    Image.new("L", (8, 8), 50).save(eps, "EPS")
+    files = {"a/1.png": image_bytes("L", (8, 8)), "a/2.png": image_bytes("L", (8, 8)),
+             "b/evil.png": eps.getvalue(), "b/evil.jpg": eps.getvalue()}
+    with pytest.raises(DataError, match=r"evil.jpg \(holds EPS, not JPEG\), b/evil.png \(holds EPS, not PNG\)"):
+        load_user_data(zipped(files), "imgs.zip")
+    assert not marker.exists()
+
+
+def test_image_pixel_total_of_an_upload_is_limited():
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("1", (4096, 4096), 1).save(buf, "PNG")     # each under the per-image limit, ~2 kB
+    n = limits.UPLOAD_MAX_TOTAL_PIXELS // 4096 ** 2 + 1
+    with pytest.raises(DataError, match=f"{n * 4096 ** 2:,} pixels in all; the limit for one upload is "
+                                        f"{limits.UPLOAD_MAX_TOTAL_PIXELS:,}"):
+        load_user_data(zipped({f"{i}.png": buf.getvalue() for i in range(n)}), "imgs.zip")
