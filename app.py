@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from aeviz.ui.text import md
+
 st.set_page_config(page_title="aeviz · latent-space lab", page_icon="🧭", layout="wide")
 
 PAGES = [  # (file in aeviz/ui/pages, title, icon)
@@ -23,7 +25,7 @@ def _page(file: str, title: str, icon: str) -> st.Page:
     if path.is_file():
         return st.Page(str(path), title=title, icon=icon, default=file == "compare.py")
     # A page still being written shows a note instead of breaking the whole app.
-    return st.Page(lambda: st.info(f"The {title} page is not available in this build."),
+    return st.Page(lambda: st.info(md("The {} page is not available in this build.", title)),
                    title=title, icon=icon, url_path=file.removesuffix(".py"))
 
 

@@ -95,20 +95,22 @@ def app_server(workdir: Path, script: str = "app.py", env: dict[str, str] | None
 
 
 def checkpoint_zip(folder: Path, tag: str) -> tuple[Path, str]:
-    """A tiny digits model whose bytes are unique to ``tag``; returns (zip, model-id digest)."""
+    """A tiny digits model whose weights are unique to ``tag``; returns (zip, the name the app
+    labels it by: "upload: <tag>.zip (ae, 2-D)", private to the session that sent it)."""
     import hashlib
 
     from aeviz.models.checkpoint import save_checkpoint
     from aeviz.models.config import ModelConfig
     from aeviz.training.loop import seeded_model
     cfg = ModelConfig(family="ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
-    ckpt = save_checkpoint(folder / tag, seeded_model(cfg, 0), dataset_name="digits",
+    seed = int(hashlib.sha256(tag.encode()).hexdigest()[:8], 16)     # a model of its own per session
+    ckpt = save_checkpoint(folder / tag, seeded_model(cfg, seed), dataset_name="digits",
                            metrics={"tag": tag})
     zpath = folder / f"{tag}.zip"
     with zipfile.ZipFile(zpath, "w") as z:
         for p in sorted(ckpt.iterdir()):
             z.writestr(zipfile.ZipInfo(f"{tag}/{p.name}", (2020, 1, 1, 0, 0, 0)), p.read_bytes())
-    return zpath, hashlib.sha256(zpath.read_bytes()).hexdigest()[:16]
+    return zpath, zpath.name
 
 
 # --------------------------------------------------------------------------- one session
@@ -118,7 +120,7 @@ class Session:
     index: int
     tag: str
     zip_path: Path | None = None
-    digest: str = ""
+    marker: str = ""                # text only this session's page may show (its upload's name)
     latencies: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)   # page text after each step
@@ -210,10 +212,10 @@ async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], tra
             async def upload():
                 await page.locator('[data-testid="stExpander"]', has_text="Upload a model").click()
                 await page.locator('input[type="file"]').set_input_files(str(s.zip_path))
-            await d.rerun("upload", upload, until=f"upload {s.digest[:8]}")
+            await d.rerun("upload", upload, until=f"upload: {s.marker}")
         if "projection" in steps:
             async def project():
-                await page.locator('[data-testid="stSelectbox"]', has_text="Projection").click()
+                await open_dropdown(page, "Projection", "pca")
                 await page.get_by_role("option", name="pca", exact=True).click()
             await d.rerun("projection", project, until="pca projection")
         if "select" in steps:
@@ -227,6 +229,19 @@ async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], tra
                 await page.screenshot(path=str(artifacts / f"{s.tag}.png"))
     finally:
         await ctx.close()
+
+
+async def open_dropdown(page, label: str, option: str) -> None:
+    """Open a selectbox until ``option`` shows. A click on a box at the very edge of the
+    sidebar's viewport can be spent scrolling it into view; a person clicks again, so do we."""
+    box = page.locator('[data-testid="stSelectbox"]', has_text=label)
+    for _ in range(3):
+        await box.scroll_into_view_if_needed()
+        await box.click()
+        with contextlib.suppress(Exception):
+            await page.get_by_role("option", name=option, exact=True).wait_for(timeout=3000)
+            return
+    raise TimeoutError(f"the {label} dropdown did not open")
 
 
 async def box_select(page) -> None:
@@ -268,12 +283,12 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def leakage(sessions: list[Session]) -> list[str]:
-    """A session's upload digest (its private model id) seen in another session's page."""
+    """A session's upload (its private file name) seen in another session's page."""
     found = []
     for s in sessions:
         for other in sessions:
-            if other is not s and other.digest and any(other.digest[:8] in t for t in s.texts):
-                found.append(f"session {s.index} shows session {other.index}'s upload {other.digest[:8]}")
+            if other is not s and other.marker and any(other.marker in t for t in s.texts):
+                found.append(f"session {s.index} shows session {other.index}'s upload {other.marker}")
     return found
 
 
@@ -285,7 +300,7 @@ async def drive(url: str, n: int, steps: tuple[str, ...], timeout: float, workdi
         tag = f"load-{i}-{secrets.token_hex(3)}"
         s = Session(i, tag)
         if "upload" in steps:
-            s.zip_path, s.digest = checkpoint_zip(workdir, tag)
+            s.zip_path, s.marker = checkpoint_zip(workdir, tag)
         sessions.append(s)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

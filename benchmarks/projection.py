@@ -58,7 +58,7 @@ def mnist_codes(n: int, data_dir: str | None) -> tuple[str, np.ndarray, np.ndarr
     y = np.concatenate([d.y_train, d.y_test])
     idx = np.sort(np.random.default_rng(0).permutation(len(x))[:n])
     codes = PCA(16, random_state=0).fit_transform(x[idx]).astype(np.float32)
-    return f"MNIST PCA(16)", codes, y[idx]
+    return "MNIST PCA(16)", codes, y[idx]
 
 
 def gaussian_mixture(n: int = 2000, dims: int = 16, k: int = 10) -> tuple[str, np.ndarray, np.ndarray]:

@@ -83,7 +83,8 @@ def _codes_of(args) -> tuple[np.ndarray, np.ndarray, str]:
 
 def run(args) -> int:
     from aeviz.cli.main import print_json
-    from aeviz.maps.store import map_meta, read_map_file, write_map_file
+    from aeviz.maps.mapfile import read_map_file, write_map_file
+    from aeviz.maps.store import map_meta
     if args.out:        # checked before the slow part: a map file of aeviz's, or a new path
         args.out = output_file(args.out, "--out", lambda p: read_map_file(p) is not None, "a map file")
     codes, labels, model_id = _codes_of(args)

@@ -42,6 +42,11 @@ MODEL_MAX_WIDTH = 8192
 MODEL_MAX_LAYERS = 8
 TRAIN_MAX_EPOCHS = 100_000
 TRAIN_MAX_BATCH = 65_536
+MAP_MAX_FILE_BYTES = 256 * MiB       # one map .npz (cache entries are stored uncompressed)
+MAP_MAX_INFLATED_BYTES = 256 * MiB   # its arrays, from the zip directory, before inflating
+MAP_MAX_POINTS = 1_000_000           # rows of one map (a split of 200,000 uploads fits 5x)
+MAP_CACHE_MAX_BYTES = 512 * MiB      # all map cache entries together; least recently used go first
+MAP_CACHE_MAX_ENTRIES = 256          # map cache entries (one per model, split, method and params)
 
 # Training from the app (the Train page is stricter than the CLI)
 APP_MAX_EPOCHS = 200
@@ -85,6 +90,7 @@ class Limit:
 _ARCHIVE, _UPLOADS, _IMAGES = "aeviz.data.archive", "aeviz.data.uploads", "aeviz.data.images"
 _CKPT, _CONFIG, _TRAIN_PAGE = "aeviz.models.checkpoint", "aeviz.models.config", "aeviz.ui.pages.train"
 _IDX, _QUERY = "aeviz.data.idx", "aeviz.ui.query"
+_STORE, _MAPFILE, _JUDGE = "aeviz.maps.store", "aeviz.maps.mapfile", "aeviz.metrics.judge"
 
 LIMITS: dict[str, Limit] = {
     "LATENT_MAX_GRID": Limit(LATENT_MAX_GRID, "count", ("aeviz.latent.arithmetic",),
@@ -106,12 +112,21 @@ LIMITS: dict[str, Limit] = {
                            "inflation of one member beyond its first ZIP_RATIO_FREE_BYTES"),
     "ZIP_RATIO_FREE_BYTES": Limit(ZIP_RATIO_FREE_BYTES, "bytes", (_ARCHIVE,),
                                   "members this small are never called bombs (text compresses > 200x)"),
-    "CHECKPOINT_MAX_JSON_BYTES": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", (_CKPT, "aeviz.models.folder"),
+    "CHECKPOINT_MAX_JSON_BYTES": Limit(CHECKPOINT_MAX_JSON_BYTES, "bytes", (_CKPT, "aeviz.models.folder", _JUDGE),
                                        "config.json, history.json or metrics.json"),
-    "CHECKPOINT_MAX_HEADER_BYTES": Limit(CHECKPOINT_MAX_HEADER_BYTES, "bytes", (_CKPT,),
+    "CHECKPOINT_MAX_HEADER_BYTES": Limit(CHECKPOINT_MAX_HEADER_BYTES, "bytes", (_CKPT, _JUDGE),
                                          "safetensors JSON header"),
     "CHECKPOINT_MAX_STAGES": Limit(CHECKPOINT_MAX_STAGES, "count", (_CKPT,),
                                    "training stages recorded in one config.json"),
+    "MAP_MAX_FILE_BYTES": Limit(MAP_MAX_FILE_BYTES, "bytes", (_MAPFILE,),
+                                "one map .npz: shipped in a checkpoint's maps/ or a cache entry"),
+    "MAP_MAX_INFLATED_BYTES": Limit(MAP_MAX_INFLATED_BYTES, "bytes", (_MAPFILE, _STORE),
+                                    "the arrays of one map .npz, from its zip directory, before inflating"),
+    "MAP_MAX_POINTS": Limit(MAP_MAX_POINTS, "count", (_MAPFILE,), "points (rows) of one map"),
+    "MAP_CACHE_MAX_BYTES": Limit(MAP_CACHE_MAX_BYTES, "bytes", (_STORE,),
+                                 "all map cache entries; the least recently used are evicted"),
+    "MAP_CACHE_MAX_ENTRIES": Limit(MAP_CACHE_MAX_ENTRIES, "count", (_STORE,),
+                                   "map cache entries; the least recently used are evicted"),
     "MODEL_MAX_PARAMETERS": Limit(MODEL_MAX_PARAMETERS, "count", (_CONFIG,),
                                   "parameters of a model built from any config (~200 MB of float32)"),
     "MODEL_MAX_INPUT_SIZE": Limit(MODEL_MAX_INPUT_SIZE, "count", (_CONFIG,), "values per sample"),
@@ -149,6 +164,18 @@ LIMITS: dict[str, Limit] = {
     "SEED_MAX": Limit(SEED_MAX, "count", ("aeviz.cli.main",), "a random seed (numpy's 32-bit range)"),
 }
 
+# compute budgets: estimated from FLOPs (aeviz.models.compute) against this machine's speed,
+# because parameters and images seen let a 4.9 M-parameter conv model cost ~500 h of one slot.
+APP_MAX_TRAIN_SECONDS = 20 * 60                     # estimated wall time of one app training run
+APP_MAX_TRAIN_WALL_SECONDS = 2 * APP_MAX_TRAIN_SECONDS   # hard stop of a run (estimates are rough)
+APP_MAX_ENCODE_SECONDS = 60                         # estimated time to encode one split with a user's model
+LIMITS["APP_MAX_TRAIN_SECONDS"] = Limit(APP_MAX_TRAIN_SECONDS, "seconds", ("aeviz.training.jobs",),
+                                        "estimated wall time of one training run from the app")
+LIMITS["APP_MAX_TRAIN_WALL_SECONDS"] = Limit(APP_MAX_TRAIN_WALL_SECONDS, "seconds", ("aeviz.training.jobs",),
+                                             "wall time after which an app training run is stopped")
+LIMITS["APP_MAX_ENCODE_SECONDS"] = Limit(APP_MAX_ENCODE_SECONDS, "seconds", ("aeviz.ui.cache",),
+                                         "estimated time to encode a split with an uploaded or user model")
+
 
 def table() -> str:
     """The limits as a Markdown table (for the README)."""
@@ -167,3 +194,15 @@ def table() -> str:
 UPLOAD_MAX_TOTAL_PIXELS = 1 << 28
 LIMITS["UPLOAD_MAX_TOTAL_PIXELS"] = Limit(UPLOAD_MAX_TOTAL_PIXELS, "pixels", (_IMAGES,),
                                           "all images of one upload, from their headers, before decoding")
+
+# per-session uploads: what one browser session may keep of uploaded checkpoints (disk and RAM:
+# each kept model is also loaded), so re-sending a 33 MB model does not grow the server without end
+UPLOAD_SESSION_MAX_MODELS = 5
+UPLOAD_SESSION_MAX_BYTES = 400 * MiB
+UPLOAD_NAME_MAX_CHARS = 80
+LIMITS["UPLOAD_SESSION_MAX_MODELS"] = Limit(UPLOAD_SESSION_MAX_MODELS, "count", ("aeviz.ui.sources",),
+                                            "uploaded models one session keeps at once")
+LIMITS["UPLOAD_SESSION_MAX_BYTES"] = Limit(UPLOAD_SESSION_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
+                                           "checkpoint files one session keeps on disk (two of the largest models)")
+LIMITS["UPLOAD_NAME_MAX_CHARS"] = Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources",),
+                                        "an uploaded file's name as shown in labels")

@@ -11,6 +11,12 @@ read-only root is looked at first and accepted when method, params, seed
 and the codes (within float tolerance, so another machine's encoder
 rounding still matches) agree.
 
+Every map file is read and validated by ``aeviz.maps.mapfile`` (bounded,
+inside its root): a shipped map that is not valid is ignored with a warning
+naming it and recomputed; an invalid cache entry is removed. The cache is bounded (``MAP_CACHE_MAX_BYTES``,
+``MAP_CACHE_MAX_ENTRIES``): least recently used entries (oldest mtime; a hit
+touches it) are evicted after each put.
+
 Keys are the sha256 of canonical JSON over model id, split, method, the
 *full* parameter set (defaults filled in), seed, N and a digest of the
 codes' bytes, so any change of model or codes is a new entry.
@@ -27,16 +33,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import time
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aeviz.core import files
+from aeviz.core import files, limits
 from aeviz.core.errors import ProjectionError
+from aeviz.maps.mapfile import MEMBERS, load_map_file, map_problem, plain_params, write_map_file
 from aeviz.maps.quality import knn_accuracy_cv, trustworthiness
 from aeviz.core.paths import cache_dir
 from aeviz.maps.projections import METHODS, FixedMap, Projection, check_codes, make_projection
@@ -47,6 +55,7 @@ CACHE_VERSION = 1                     # bump when the entry layout changes
 # umap 2 / tsne 2: the size-based UMAP epochs and the 125+150-iteration t-SNE schedule.
 ENGINE_VERSIONS = {"umap": 2, "tsne": 2}
 QUALITY_POINTS = 3000                 # subsample for the stored trustworthiness (O(N^2))
+_ENTRY = re.compile(r"[0-9a-f]{64}\.npz")
 
 
 def codes_digest(codes: np.ndarray) -> str:
@@ -62,46 +71,24 @@ def map_key(model_id: str, split: str, method: str, params: dict, seed: int, n_p
     """sha256 of the canonical JSON of everything a map depends on."""
     blob = json.dumps({"v": CACHE_VERSION, "engine": ENGINE_VERSIONS.get(method, 1),
                        "model": model_id, "split": split, "method": method,
-                       "params": _plain(params), "seed": _plain(seed), "n": int(n_points),
+                       "params": plain_params(params), "seed": plain_params(seed), "n": int(n_points),
                        "codes": codes_digest}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready copy of projection parameters (``files.json_safe``), refused if impossible."""
-    try:
-        return files.json_safe(value)
-    except TypeError:
-        raise ProjectionError(f"projection parameter value {value!r} is not JSON-serialisable") from None
-
-
-def read_map_file(path: Path) -> dict[str, np.ndarray] | None:
-    """Arrays of a map ``.npz``, or None if it is unreadable or not a map."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        arrays["meta"] = json.loads(str(arrays["meta"]))
-        if arrays["embedding"].ndim != 2 or arrays["embedding"].shape[1] != 2:
-            return None
-        return arrays
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None
-
-
-def write_map_file(path: Path, arrays: dict[str, Any]) -> None:
-    """Atomic ``.npz`` write; ``meta`` is stored as canonical JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plain = {k: (np.array(files.json_dumps(_plain(v), sort_keys=True)) if k == "meta" else np.asarray(v))
-             for k, v in arrays.items() if v is not None}
-    files.atomic_write(path, lambda f: np.savez(f, **plain))
-
-
 class MapCache:
-    """A folder of map entries named ``<key>.npz`` (default: <cache>/maps)."""
+    """A folder of map entries named ``<key>.npz`` (default: <cache>/maps), bounded and evicting.
 
-    def __init__(self, root: Path | None = None):
+    After each put the least recently used entries (oldest mtime; ``get`` touches
+    a hit) are removed until at most ``max_entries`` entries of at most
+    ``max_bytes`` in all remain (defaults: limits.MAP_CACHE_MAX_ENTRIES / _BYTES).
+    """
+
+    def __init__(self, root: Path | None = None, max_bytes: int | None = None,
+                 max_entries: int | None = None):
         self.root = Path(root) if root is not None else cache_dir() / "maps"
+        self.max_bytes = limits.MAP_CACHE_MAX_BYTES if max_bytes is None else int(max_bytes)
+        self.max_entries = limits.MAP_CACHE_MAX_ENTRIES if max_entries is None else int(max_entries)
 
     def path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
@@ -111,32 +98,85 @@ class MapCache:
     def get(self, key: str) -> dict | None:
         """The entry's arrays (``meta`` decoded to a dict), or None on a miss.
 
-        A corrupt entry is a miss and is removed so it is recomputed once.
+        A corrupt or invalid entry is a miss and is removed so it is recomputed once.
         """
         path = self.path(key)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
-        arrays = read_map_file(path)
-        if arrays is None:
-            warnings.warn(f"removing unreadable map cache entry {path}", RuntimeWarning, stacklevel=2)
+        try:
+            arrays = load_map_file(path, self.root)
+        except ProjectionError as e:
+            warnings.warn(f"removing unreadable map cache entry {path} ({e})", RuntimeWarning, stacklevel=2)
             try:
                 path.unlink()
             except OSError:
                 pass
+            return None
+        try:
+            os.utime(path)                  # the LRU clock: a hit is recent use
+        except OSError:
+            pass
         return arrays
 
     def put(self, key: str, arrays: dict) -> bool:
-        """Store an entry; on a read-only or full disk warn and return False."""
-        return files.cache_write("map", self.root, lambda: write_map_file(self.path(key), arrays))
+        """Store an entry, then evict; on a read-only or full disk warn and return False.
+
+        An entry that could not be read back (not a valid map, or over
+        MAP_MAX_INFLATED_BYTES) is not stored: False, no warning.
+        """
+        plain = {k: plain_params(v) if k == "meta" else np.asarray(v) for k, v in arrays.items() if v is not None}
+        size = sum(v.nbytes for k, v in plain.items() if k != "meta")
+        if set(plain) - set(MEMBERS) or map_problem(plain) or size > limits.MAP_MAX_INFLATED_BYTES:
+            return False
+        path = self.path(key)
+        if not files.cache_write("map", self.root, lambda: write_map_file(path, arrays)):
+            return False
+        self._evict(keep=path.name)
+        return True
+
+    def _evict(self, keep: str) -> None:
+        """Remove the oldest entries (by mtime) but ``keep`` until within both limits."""
+        try:
+            with os.scandir(self.root) as it:
+                found = [(e.stat(follow_symlinks=False), e.name) for e in it
+                         if _ENTRY.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+        except OSError:
+            return
+        found.sort(key=lambda f: (f[0].st_mtime_ns, f[1]))
+        count, total = len(found), sum(st.st_size for st, _ in found)
+        for st, name in found:
+            if count <= self.max_entries and total <= self.max_bytes:
+                break
+            if name == keep:
+                continue
+            try:
+                (self.root / name).unlink()
+            except FileNotFoundError:
+                pass                        # another process evicted it first
+            except OSError:
+                return                      # read-only: nothing more can go
+            count, total = count - 1, total - st.st_size
 
 
 def shipped_map(checkpoint_dir: str | Path, method: str, split: str, params: dict, seed: int,
                 codes: np.ndarray) -> dict | None:
-    """A map shipped in ``<checkpoint>/maps/`` that fits these codes, or None."""
-    folder = Path(checkpoint_dir) / "maps"
+    """A map shipped in ``<checkpoint>/maps/`` that fits these codes, or None.
+
+    A shipped file that is not a valid map (read bounded from inside the
+    checkpoint folder) is ignored with a RuntimeWarning naming it.
+    """
+    root = Path(checkpoint_dir)
     for name in (f"{method}-{split}.npz", f"{method}.npz"):
-        arrays = read_map_file(folder / name) if (folder / name).is_file() else None
-        if arrays is not None and _matches(arrays, method, params, seed, codes):
+        file = root / "maps" / name
+        if not os.path.lexists(file):
+            continue
+        try:
+            arrays = load_map_file(file, root)
+        except ProjectionError as e:
+            warnings.warn(f"ignoring the map {file} shipped with the model, which is computed instead: {e}",
+                          RuntimeWarning, stacklevel=2)
+            continue
+        if _matches(arrays, method, params, seed, codes):
             return arrays
     return None
 
@@ -149,7 +189,7 @@ def map_meta(method: str, params: dict, seed: int, split: str, codes: np.ndarray
     ``engine`` is the method's ENGINE_VERSIONS number: a map made by an older
     algorithm is never taken for a current one, shipped or cached.
     """
-    return {"method": method, "params": _plain(params), "seed": seed, "split": split,
+    return {"method": method, "params": plain_params(params), "seed": seed, "split": split,
             "n_points": int(len(codes)), "codes_digest": digest or codes_digest(codes),
             "engine": ENGINE_VERSIONS.get(method, 1),
             "fit_seconds": None if fit_seconds is None else round(float(fit_seconds), 4),
@@ -158,7 +198,7 @@ def map_meta(method: str, params: dict, seed: int, split: str, codes: np.ndarray
 
 def _matches(arrays: dict, method: str, params: dict, seed: int, codes: np.ndarray) -> bool:
     meta, stored = arrays["meta"], arrays.get("codes")
-    if (meta.get("method"), meta.get("params"), meta.get("seed")) != (method, _plain(params), seed):
+    if (meta.get("method"), meta.get("params"), meta.get("seed")) != (method, plain_params(params), seed):
         return False
     if meta.get("engine", 1) != ENGINE_VERSIONS.get(method, 1):
         return False
@@ -189,7 +229,7 @@ def cached_projection(codes: np.ndarray, labels: np.ndarray | None, method: str,
         raise ProjectionError(f"labels must have shape ({len(codes)},) to match the codes, "
                               f"got {np.shape(labels)}")
     est = make_projection(method, random_state=seed, **params)
-    full = _plain({k: v for k, v in est.get_params().items() if k != "random_state"})
+    full = plain_params({k: v for k, v in est.get_params().items() if k != "random_state"})
     digest = codes_digest(codes)
     key = map_key(model_id, split, method, full, seed, len(codes), digest)
     store = None if cache is False else (cache if isinstance(cache, MapCache) else MapCache())

@@ -10,8 +10,8 @@ the same name is retrained rather than trusted.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 from torch import nn
 
-from aeviz.core import files
+from aeviz.core import files, limits, reading
 from aeviz.data.dataset import Dataset
-from aeviz.core.errors import ConfigError
+from aeviz.core.errors import AevizError, ConfigError
 from aeviz.core.paths import cache_dir, safe_name
 
 FORMAT = "aeviz-judge"
@@ -129,7 +129,9 @@ def load_or_train_judge(data: Dataset, *, seed: int = 0, steps: int | None = Non
         return train_judge(data, seed=seed, steps=steps)
     weights, meta = judge_paths(data.name)
     fp = fingerprint(data)
-    judge = _load(weights, meta, fp, {"seed": seed, "steps": steps})
+    judge = _load(weights, meta, fp, {"seed": seed, "steps": steps, "hidden": list(HIDDEN),
+                                      "input_size": math.prod(data.x_train.shape[1:]),
+                                      "num_classes": data.num_classes})
     if judge is None:
         judge = train_judge(data, seed=seed, steps=steps)
         judge.info["fingerprint"] = fp
@@ -138,18 +140,26 @@ def load_or_train_judge(data: Dataset, *, seed: int = 0, steps: int | None = Non
 
 
 def _load(weights: Path, meta: Path, fp: str, expected: dict[str, Any]) -> Judge | None:
-    """A cached judge, or None when absent, stale or unreadable (then it is retrained)."""
-    if not (weights.is_file() and meta.is_file()):
+    """A cached judge, or None when absent, stale or unreadable (then it is retrained).
+
+    Both files go through core.reading: the JSON bounded, the weights bounded by
+    what the network needs, whose shape ``expected`` takes from the data, never
+    from the file.
+    """
+    if not (os.path.lexists(weights) and os.path.lexists(meta)):
         return None
     try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-        if not isinstance(info, dict) or info.get("format") != FORMAT or \
-                info.get("version") != VERSION or info.get("fingerprint") != fp or \
-                any(info.get(k) != v for k, v in expected.items()):
+        info = reading.read_json(meta, root=meta.parent, max_bytes=limits.CHECKPOINT_MAX_JSON_BYTES,
+                                 what="judge", kind=dict)
+        if info.get("format") != FORMAT or info.get("version") != VERSION or \
+                info.get("fingerprint") != fp or any(info.get(k) != v for k, v in expected.items()):
             return None
-        net = JudgeNet(int(info["input_size"]), int(info["num_classes"]), tuple(info["hidden"]))
-        net.load_state_dict(load_file(str(weights)), strict=True)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError):
+        net = JudgeNet(expected["input_size"], expected["num_classes"], tuple(expected["hidden"]))
+        need = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+        raw = reading.read_bytes(weights, root=weights.parent, what="judge weights",
+                                 max_bytes=8 + limits.CHECKPOINT_MAX_HEADER_BYTES + need)
+        net.load_state_dict(load(raw), strict=True)
+    except (AevizError, OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError):
         return None
     return Judge(net.eval(), info)
 

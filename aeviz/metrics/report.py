@@ -7,10 +7,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from aeviz.core import limits
+from aeviz.core import limits, reading
+from aeviz.core.errors import AevizError
 from aeviz.core.files import json_safe
+from aeviz.core.text import markdown_literal
 
 
 @dataclass(frozen=True)
@@ -58,23 +61,11 @@ def format_value(value: Any, digits: int = 3) -> str:
     return markdown_text(str(value))
 
 
-# Every character that can start inline Markdown in a cell or heading, escaped with a
-# backslash: cell ends (|), links and images ([ ]), raw HTML and autolinks (< > &), code
-# (`), emphasis and strikethrough (* _ ~), math ($, which st.markdown renders), and the
-# backslash itself, else `a\|b` would become `a\\|b`, which ends the cell. `!`, `(` and
-# `)` do nothing once `[` and `]` are escaped; `#`, `-`, `+` act only at a line's start.
-_MARKDOWN_SPECIAL = "\\`*_~[]<>|&$"
-
-
 def markdown_text(text: str) -> str:
-    """``text`` as one line of literal Markdown inline text (a table cell, a heading).
-
-    Line breaks (everything str.splitlines splits on) become spaces: a raw newline
-    would end the table row. A model called ``[x](http://evil)`` or ``<script>``
-    shows as exactly that text, never as a link or HTML.
-    """
-    flat = " ".join(text.splitlines())
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
+    """``text`` as one line of literal Markdown inline text (a table cell, a heading): the
+    app's rule too (``core.text.markdown_literal``). A model called ``[x](http://evil)``
+    or ``<script>`` shows as exactly that text, never as a link or HTML."""
+    return markdown_literal(text)
 
 
 def code_span(text: str) -> str:
@@ -183,15 +174,13 @@ _MARKDOWN_HEAD = "# Model comparison on "
 
 
 def is_report_json(path) -> bool:
-    """True if ``path`` holds a JSON report ``compare_json`` wrote (read bounded)."""
-    import json
+    """True if ``path`` holds a JSON report ``compare_json`` wrote (core.reading; any fault = no)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(limits.REPORT_MAX_BYTES + 1)
-        data = json.loads(raw) if len(raw) <= limits.REPORT_MAX_BYTES else None
-    except (OSError, ValueError, RecursionError):
+        data = reading.read_json(path, root=Path(path).parent, max_bytes=limits.REPORT_MAX_BYTES,
+                                 what="report", kind=dict)
+    except AevizError:
         return False
-    return isinstance(data, dict) and set(data) == _REPORT_KEYS and isinstance(data["models"], list)
+    return set(data) == _REPORT_KEYS and isinstance(data["models"], list)
 
 
 def is_report_markdown(path) -> bool:

@@ -1,8 +1,10 @@
 """Checkpoint folders: config.json + model.safetensors (+ history.json, metrics.json, maps/).
 
-Nothing is ever unpickled. The safetensors header is checked against the
-model the config builds *before* tensor data is read, so a lying header
-cannot make us allocate memory. Saves build the whole folder under a
+Nothing is ever unpickled. Every file is read through ``aeviz.core.reading``
+(inside the folder, a regular file, bounded: the weights by what the config's
+model needs). The safetensors header is checked against the model the config
+builds *before* any tensor is made, so a lying header cannot make us allocate
+memory. Saves build the whole folder under a
 temporary name and rename it into place, so a crash leaves the previous
 checkpoint intact.
 """
@@ -18,14 +20,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core import files, owned
 from aeviz.models import folder
 from aeviz.models.folder import CONFIG, FORMAT, HISTORY, METRICS, VERSION, WEIGHTS
-from aeviz.core import limits
+from aeviz.core import limits, reading
 from aeviz.core.errors import CheckpointError, ConfigError
 from aeviz.models.families import Autoencoder, build
 
@@ -147,19 +149,14 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
 
 
-def read_json(path: Path, what: str) -> Any:
-    try:
-        if path.stat().st_size > limits.CHECKPOINT_MAX_JSON_BYTES:
-            raise CheckpointError(f"{what} {path.name} is larger than "
-                                  f"{limits.CHECKPOINT_MAX_JSON_BYTES // 2**20} MB; "
-                                  "it is not an aeviz file")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except CheckpointError:
-        raise
-    # ValueError: JSONDecodeError or an integer of > 4300 digits; RecursionError: [[[[...]]]]
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"{what} {path.name} is not valid JSON ({str(e)[:200]}); "
-                              "re-save the model") from None
+_RESAVE = "re-save the model"
+
+
+def read_json(path: str | Path, what: str, kind: type | None = None) -> Any:
+    """One JSON file of a checkpoint folder, read bounded from inside that folder (CheckpointError)."""
+    path = Path(path)
+    return reading.read_json(path, root=path.parent, max_bytes=limits.CHECKPOINT_MAX_JSON_BYTES,
+                             what=what, kind=kind, error=CheckpointError, hint=_RESAVE)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -168,7 +165,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     folder.recover(path)
     _refuse_non_folder(path)
     for name in (CONFIG, WEIGHTS):
-        if not (path / name).is_file():
+        if not os.path.lexists(path / name):            # present but odd: the reader says what is wrong
             raise CheckpointError(f"{path} has no {name}. {_REFUSED}")
     meta = read_json(path / CONFIG, "config")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -213,10 +210,11 @@ def _stages(meta: dict) -> tuple[TrainConfig, ...]:
 
 
 def _optional_json(path: Path, kind: type) -> Any:
-    if not path.is_file():
+    """history.json / metrics.json: absent is empty; present but a link out, a pipe, too big or
+    of the wrong type is refused (CheckpointError)."""
+    if not os.path.lexists(path):
         return kind()
-    data = read_json(path, "file")
-    return data if isinstance(data, kind) else kind()
+    return read_json(path, "checkpoint file", kind)
 
 
 def _refuse_non_folder(path: Path) -> None:
@@ -229,33 +227,34 @@ def _refuse_non_folder(path: Path) -> None:
 
 
 def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
-    """Validate the safetensors header against ``model`` before reading any tensor data."""
-    size = file.stat().st_size
-    with open(file, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{file.name} is truncated ({size} bytes); re-save the model")
-        (n,) = struct.unpack("<Q", head)
-        first = f.read(1)                                # a safetensors header is JSON: '{'
-        if first != b"{" and _looks_pickled(head):
-            raise CheckpointError(f"{file.name} is a pickle/PyTorch archive renamed .safetensors and "
-                                  f"is refused without being opened. {_REFUSED}")
-        if not 2 <= n <= min(limits.CHECKPOINT_MAX_HEADER_BYTES, size - 8) or first != b"{":
-            raise CheckpointError(f"{file.name} has an invalid header (length {n} for a "
-                                  f"{size}-byte file): it is truncated or not a safetensors file")
-        f.seek(8)
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise CheckpointError(f"{file.name} has a corrupt header; re-save the model") from None
+    """Read the weights bounded by what ``model`` needs; check the header against it before any tensor."""
+    need = sum(t.numel() * 4 for t in model.state_dict().values())     # float32 at most (DTYPES)
+    raw = reading.read_bytes(file, root=file.parent, what="weights", error=CheckpointError, hint=_RESAVE,
+                             max_bytes=8 + limits.CHECKPOINT_MAX_HEADER_BYTES + need)
+    size = len(raw)
+    if size < 8:
+        raise CheckpointError(f"{file.name} is truncated ({size} bytes); re-save the model")
+    head, first = raw[:8], raw[8:9]                     # a safetensors header is JSON: '{'
+    (n,) = struct.unpack("<Q", head)
+    if first != b"{" and _looks_pickled(head):
+        raise CheckpointError(f"{file.name} is a pickle/PyTorch archive renamed .safetensors and "
+                              f"is refused without being opened. {_REFUSED}")
+    if not 2 <= n <= min(limits.CHECKPOINT_MAX_HEADER_BYTES, size - 8) or first != b"{":
+        raise CheckpointError(f"{file.name} has an invalid header (length {n} for a "
+                              f"{size}-byte file): it is truncated or not a safetensors file")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CheckpointError(f"{file.name} has a corrupt header; re-save the model") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{file.name} has a corrupt header; re-save the model")
     header.pop("__metadata__", None)
     _check_entries(file.name, header, model, size - 8 - n)
     try:
-        state = load_file(str(file))
+        state = load_tensors(raw)
     except Exception as e:  # safetensors raises its own types; report them at this boundary
         raise CheckpointError(f"{file.name} could not be read: {e}") from None
+    del raw
     wanted = model.state_dict()                        # float16 storage -> the model's dtypes
     return {k: v.to(wanted[k].dtype, copy=True).contiguous() for k, v in state.items()}
 

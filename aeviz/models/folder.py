@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import ctypes
 import glob
-import json
 import os
 import re
 import shutil
 import warnings
 from pathlib import Path
 
-from aeviz.core import limits, owned
+from aeviz.core import limits, owned, reading
+from aeviz.core.errors import AevizError
 
 FORMAT = "aeviz-checkpoint"
 VERSION = 1
@@ -52,17 +52,16 @@ def check_replaceable(path: Path) -> None:
 
 
 def _has_marker(folder: Path) -> bool:
-    """config.json is a regular file holding aeviz's marker (read bounded; any fault = no)."""
+    """config.json is a regular file (not a link) holding aeviz's marker (core.reading; any fault = no)."""
     file = folder / CONFIG
     try:
-        if file.is_symlink() or not file.is_file():
+        if file.is_symlink():
             return False
-        with open(file, "rb") as f:
-            raw = f.read(limits.CHECKPOINT_MAX_JSON_BYTES + 1)
-        meta = json.loads(raw) if len(raw) <= limits.CHECKPOINT_MAX_JSON_BYTES else None
-    except (OSError, ValueError, RecursionError):
+        meta = reading.read_json(file, root=folder, max_bytes=limits.CHECKPOINT_MAX_JSON_BYTES,
+                                 what="config", kind=dict)
+    except (AevizError, OSError):
         return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT
+    return meta.get("format") == FORMAT
 
 
 def _is_ours(folder: Path) -> bool:
@@ -104,22 +103,33 @@ class Recovered(UserWarning):
 def recover(path: str | Path) -> bool:
     """If a save was killed between its two renames, put the old folder back (and say so).
 
-    Only a hidden ``.NAME.old-*`` folder that is provably an aeviz checkpoint is moved.
+    Only a hidden ``.NAME.old-*`` folder that is provably an aeviz checkpoint is moved, and
+    only under the writer lock: a save that is between its two renames right now holds
+    that lock, so it is left to finish instead of being "recovered" under its feet.
     """
     path = Path(path)
-    if os.path.lexists(path):
+    if os.path.lexists(path) or not _olds(path):
         return False
     try:
-        olds = sorted((p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if _is_ours(p)),
-                      key=lambda p: p.stat().st_mtime)
-    except OSError:
+        with owned.writer_lock(path, "the checkpoint"):
+            olds = _olds(path)
+            if os.path.lexists(path) or not olds:
+                return False
+            os.replace(olds[-1], path)
+    except (owned.Busy, OSError):        # being written now, or a read-only folder: nothing to do
         return False
-    if not olds:
-        return False
-    os.replace(olds[-1], path)
     warnings.warn(f"recovered the checkpoint {path} from an interrupted save ({olds[-1].name})",
                   Recovered, stacklevel=2)
     return True
+
+
+def _olds(path: Path) -> list[Path]:
+    """Hidden ``.NAME.old-*`` checkpoint folders of ``path``, oldest first ([] on any fault)."""
+    try:
+        return sorted((p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if _is_ours(p)),
+                      key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
 
 
 def recover_all(folder: str | Path) -> list[str]:

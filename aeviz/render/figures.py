@@ -4,6 +4,9 @@ Every point carries ``customdata = [index, label text, ...]`` so a box or
 lasso selection can be read back as dataset indices (``selected_indices``),
 whatever trace the point sits in. Maps with more than ``GL_THRESHOLD`` points
 use WebGL (``go.Scattergl``); smaller ones stay SVG so they render anywhere.
+Every text that can come from a user (class, model and marker names, titles)
+goes through ``core.text.plotly_literal`` and never into a hovertemplate's
+own text, so Plotly's pseudo-HTML (``<a href>``) and ``%{...}`` stay literal.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from aeviz.core.errors import ProjectionError
+from aeviz.core.text import plotly_literal
 
 GL_THRESHOLD = 5000
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -51,6 +55,7 @@ def latent_map(points: np.ndarray, labels: np.ndarray, *, class_names: Sequence[
     """
     pts, lab = _check(points, labels)
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(lab.max(initial=0)) + 1)]
+    names = [plotly_literal(n) for n in names]
     text = np.array([names[i] if 0 <= i < len(names) else str(i) for i in lab], dtype=object)
     idx = np.arange(len(pts))
     sel = np.array(sorted({int(i) for i in selected if 0 <= int(i) < len(pts)}), dtype=int)
@@ -68,12 +73,14 @@ def latent_map(points: np.ndarray, labels: np.ndarray, *, class_names: Sequence[
         val = np.asarray(color, dtype=np.float64)
         if val.shape != (len(pts),):
             raise ProjectionError(f"colour values must be (N,) = ({len(pts)},), got {val.shape}")
-        fig.add_trace(kind(x=pts[:, 0], y=pts[:, 1], mode="markers", name=color_title or "value",
+        shown = plotly_literal(color_title or "value")
+        fig.add_trace(kind(x=pts[:, 0], y=pts[:, 1], mode="markers", name=shown, meta=[shown],
                            marker=dict(color=val, colorscale="Viridis", size=size, opacity=opacity,
-                                       colorbar=dict(title=dict(text=color_title), thickness=12)),
+                                       colorbar=dict(title=dict(text=plotly_literal(color_title)),
+                                                     thickness=12)),
                            customdata=np.stack([idx, text, np.round(val, 4)], axis=1),
                            hovertemplate="%{customdata[1]} · #%{customdata[0]}<br>"
-                                         f"{color_title or 'value'} %{{customdata[2]}}<extra></extra>",
+                                         "%{meta[0]} %{customdata[2]}<extra></extra>",
                            showlegend=False))
     if len(sel):
         fig.add_trace(kind(x=pts[sel, 0], y=pts[sel, 1], mode="markers", name="selected",
@@ -89,11 +96,12 @@ def latent_map(points: np.ndarray, labels: np.ndarray, *, class_names: Sequence[
 def add_marker(fig: go.Figure, xy: Sequence[float], name: str, customdata: list | None = None,
                color: str = SELECTED_COLOR) -> go.Figure:
     """A labelled star at one position (interpolation endpoints, a decoded point)."""
+    name = plotly_literal(name)
     fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", name=name, text=[name],
                              textposition="top center", textfont=dict(size=14, color=color),
                              marker=dict(symbol="star", size=16, color=color, line=dict(color="white", width=1)),
                              customdata=[customdata] if customdata else None,
-                             hovertemplate=f"{name}<extra></extra>", showlegend=False))
+                             hovertemplate="%{text}<extra></extra>", showlegend=False))
     return fig
 
 
@@ -120,7 +128,7 @@ def add_cloud(fig: go.Figure, points: np.ndarray, name: str = "posterior samples
 
 
 def style(fig: go.Figure, title: str = "", height: int = 420) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.02, font=dict(size=15)) if title else None,
+    fig.update_layout(title=dict(text=plotly_literal(title), x=0.02, font=dict(size=15)) if title else None,
                       height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       dragmode="lasso", legend=dict(itemsizing="constant", orientation="h", y=-0.08),
                       hoverlabel=dict(bgcolor="white"), plot_bgcolor="#fafafa")

@@ -5,6 +5,10 @@ The Train page starts a ``TrainingJob`` and polls ``job.snapshot()`` from a
 under its lock, so no Streamlit call ever happens off the script thread.
 Jobs beyond the process-wide limit wait in a queue (state "queued") until a
 slot frees up, so a classroom cannot start thirty trainings on two cores.
+A run must fit a compute budget (``check_compute``: estimated FLOPs against
+this machine's speed) and is stopped once it runs past its wall-time budget.
+One job at a time may write a target folder (``check_target``): a second job
+for a name that is being trained is refused until the first one finishes.
 
 This module imports no Streamlit: it is tested directly with threads.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,9 +26,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from aeviz.models import compute
 from aeviz.models.checkpoint import save_checkpoint
 from aeviz.models.config import ModelConfig, TrainConfig
-from aeviz.core import limits
+from aeviz.core import limits, owned
 from aeviz.core.errors import AevizError, ConfigError, TrainingDiverged
 from aeviz.core.paths import safe_name
 from aeviz.training.loop import TrainResult, train
@@ -37,6 +43,7 @@ _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 _registry_lock = threading.Lock()
 _waiting: list["TrainingJob"] = []          # queued jobs in arrival order
 _running: set["TrainingJob"] = set()
+_writing: dict[str, "TrainingJob"] = {}     # absolute target folder -> the unfinished job writing it
 _threads = {"jobs": 0, "before": 0}        # torch threads while jobs train, and the value to restore
 
 
@@ -73,22 +80,75 @@ class JobSnapshot:
         return self.state in FINISHED
 
 
-def check_target(spec: JobSpec) -> Path:
-    """Validate the save name and refuse to overwrite unless asked; returns the folder."""
+def check_target(spec: JobSpec, job: "TrainingJob | None" = None) -> Path:
+    """Validate the save name, refuse a name another job is writing (owned.Busy) and refuse to
+    overwrite unless asked; returns the folder. ``job``: the job asking, which may hold it."""
     target = spec.target
+    with _registry_lock:
+        holder = _writing.get(_key(target))
+    if holder is not None and holder is not job:
+        raise owned.Busy(f"another training is writing {spec.save_name!r} right now; choose another name")
     if target.exists() and not spec.overwrite:
         raise ConfigError(f"a model named {spec.save_name!r} already exists in {spec.models_dir}; "
                           "choose another name or tick 'overwrite'")
     return target
 
 
+def _key(target: Path) -> str:
+    return os.path.abspath(target)
+
+
+def free_name(models_dir: Path, base: str) -> str:
+    """``base``, else ``base-2``, ``base-3`` ...: the first name no saved model and no job holds."""
+    with _registry_lock:
+        busy = set(_writing)
+    name, n = base, 1
+    while (models_dir / name).exists() or _key(models_dir / name) in busy:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def check_compute(model_config: ModelConfig, train_config: TrainConfig, n_train: int) -> float:
+    """Estimated seconds of an app run; ConfigError over ``APP_MAX_TRAIN_SECONDS``.
+
+    FLOPs of a training step per image x epochs x images, at one thread of this
+    machine (``THREADS_PER_JOB``); PCA is fitted in one go and is not budgeted here.
+    """
+    if model_config.family_class.closed_form:
+        return 0.0
+    epochs = train_config.epochs
+    return compute.check_budget(compute.flops_per_sample(model_config, training=True), epochs * n_train,
+                                limits.APP_MAX_TRAIN_SECONDS, f"{epochs} epochs x {n_train:,} images",
+                                "use fewer epochs, a smaller model or the CLI")
+
+
+class _Stop:
+    """The loop's cancel flag: set by ``cancel()`` or once the run is past its time budget."""
+
+    def __init__(self, cancel: threading.Event, seconds: float):
+        self.cancel, self.deadline = cancel, time.monotonic() + seconds
+        self.timed_out = False
+
+    def is_set(self) -> bool:
+        if not self.cancel.is_set() and time.monotonic() > self.deadline:
+            self.timed_out = True
+        return self.timed_out or self.cancel.is_set()
+
+
 class TrainingJob:
-    """One training run in a daemon thread; progress is read with ``snapshot()``."""
+    """One training run in a daemon thread; progress is read with ``snapshot()``.
+
+    ``time_budget_s``: wall time the run may train before it is stopped (not saved).
+    """
 
     def __init__(self, spec: JobSpec, x_train: np.ndarray, x_test: np.ndarray | None = None,
-                 on_saved: Callable[[Path], None] | None = None):
+                 on_saved: Callable[[Path], None] | None = None,
+                 time_budget_s: float = limits.APP_MAX_TRAIN_WALL_SECONDS):
         check_target(spec)
+        check_compute(spec.model_config, spec.train_config, len(x_train))
         self.spec = spec
+        self._budget_s = float(time_budget_s)
         self._x_train, self._x_test = x_train, x_test
         self._on_saved = on_saved
         self._lock = threading.Lock()
@@ -108,7 +168,13 @@ class TrainingJob:
 
     # --- script-thread API -----------------------------------------------------------
     def start(self) -> "TrainingJob":
+        """Queue the run; owned.Busy if another job started writing the same target meanwhile."""
+        key = _key(self.spec.target)
         with _registry_lock:
+            if _writing.get(key, self) is not self:
+                raise owned.Busy(f"another training is writing {self.spec.save_name!r} right now; "
+                                 "choose another name")
+            _writing[key] = self            # released when the thread ends, in any state
             _waiting.append(self)
         self._thread.start()
         return self
@@ -139,13 +205,21 @@ class TrainingJob:
             model, history = self._last_good, list(self._history)
         if model is None or not history:
             raise ConfigError("no finished epoch to save: training diverged in its first epoch")
-        path = self._save(model, history, check_target(self.spec))
+        path = self._save(model, history, check_target(self.spec, self))
         with self._lock:
             self._message += f" The last good weights (epoch {len(history)}) were saved as {path.name}."
         return path
 
     # --- worker thread ---------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._queue_and_train()
+        finally:
+            with _registry_lock:
+                if _writing.get(_key(self.spec.target)) is self:
+                    del _writing[_key(self.spec.target)]
+
+    def _queue_and_train(self) -> None:
         if not self._wait_for_slot():
             self._finish("cancelled", "Cancelled while waiting in the queue; nothing was trained.")
             return
@@ -153,10 +227,11 @@ class TrainingJob:
             _job_threads(+1)
             with self._lock:
                 self._state, self._started = "running", time.monotonic()
+            stop = _Stop(self._cancel, self._budget_s)
             result = train(self.spec.model_config, self.spec.train_config, self._x_train,
                            self._x_test, device="cpu", on_step=self._on_step,
-                           on_epoch=self._on_epoch, cancel=self._cancel)
-            self._after_training(result)
+                           on_epoch=self._on_epoch, cancel=stop)
+            self._after_training(result, stop.timed_out)
         except TrainingDiverged as e:
             with self._lock:
                 self._last_good = getattr(e, "model", None)
@@ -198,14 +273,19 @@ class TrainingJob:
             self._epoch = epoch
             self._history.append(dict(row))
 
-    def _after_training(self, result: TrainResult) -> None:
+    def _after_training(self, result: TrainResult, timed_out: bool = False) -> None:
+        if timed_out:
+            self._finish("cancelled", f"Stopped after {len(result.history)} epoch(s): the run went past "
+                         f"its time budget of {compute.duration(self._budget_s)}; the model was not saved. "
+                         "Use fewer epochs, a smaller model or the CLI.")
+            return
         if result.cancelled:
             self._finish("cancelled", f"Cancelled after {len(result.history)} epoch(s); the model "
                          "was not saved.")
             return
         with self._lock:
             self._history, self._epoch = list(result.history), self.spec.train_config.epochs
-        path = self._save(result.model, result.history, check_target(self.spec))
+        path = self._save(result.model, result.history, check_target(self.spec, self))
         self._finish("done", f"Saved as {path.name} ({result.seconds:.1f} s).")
 
     def _save(self, model: Any, history: list[dict[str, float]], target: Path) -> Path:

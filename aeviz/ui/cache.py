@@ -14,6 +14,7 @@ Public API (stable; pages call these, never the backend's loaders directly):
     get_split(name, split) -> (x, y)
     get_model(model_id) -> Checkpoint                  .model (eval mode), .config, .metrics, ...
     get_encoding(model_id, dataset, split) -> Encoding codes, logvar (VAE) and per-item error
+    check_encode_budget(model_id, ckpt, n)             ConfigError when encoding n items would take too long
     get_codes(model_id, dataset, split) -> (N, D) float32
     get_map(model_id, dataset, split, method, params, seed) -> (N, 2) float32
     get_projector(model_id, dataset, split, method, params, seed) -> fitted estimator (transform)
@@ -32,10 +33,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aeviz.core import files
+from aeviz.core import files, limits
 from aeviz.core.errors import AevizError, CheckpointError, ProjectionError
 from aeviz.core.paths import cache_dir
 from aeviz.data.registry import Dataset, load_dataset
+from aeviz.models import compute
 from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from aeviz.models.families import PCAModel
 from aeviz.ui import sources, state
@@ -135,7 +137,18 @@ def get_encoding(model_id: str, dataset: str, split: str) -> Encoding:
     if tuple(ckpt.config.input_shape) != shape:
         raise CheckpointError(f"{model_id} reads inputs of shape {tuple(ckpt.config.input_shape)} but "
                               f"{dataset} samples are {shape}; pick a model trained on {dataset}")
+    check_encode_budget(model_id, ckpt, len(get_split(dataset, split)[0]))
     return _encode(model_key(model_id), dataset, split, ckpt)
+
+
+def check_encode_budget(model_id: str, ckpt: Checkpoint, n: int) -> None:
+    """Refuse (ConfigError) to encode ``n`` items with an uploaded or user model whose estimated
+    time is over APP_MAX_ENCODE_SECONDS; shipped models and PCA baselines are sized for the app."""
+    if sources.parse_model_id(model_id).kind in ("pretrained", "pca"):
+        return
+    compute.check_budget(compute.flops_per_sample(ckpt.config), n, limits.APP_MAX_ENCODE_SECONDS,
+                         f"encoding {n:,} images", "use a smaller model, fewer images, or the CLI "
+                         "(python -m aeviz eval)")
 
 
 @st.cache_data(show_spinner="Encoding…", max_entries=64)
@@ -226,7 +239,9 @@ def _projector(key: str, dataset: str, split: str, method: str, params: tuple, s
 def get_metrics(model_id: str, dataset: str, split: str = "test", quick: bool = True) -> dict[str, Any]:
     """``aeviz.metrics.evaluate`` (quick: reconstruction, KL, active units) plus the code metrics
     (kNN accuracy, trustworthiness: ~0.5 s on digits); quick=False adds judged samples (slow)."""
-    return _metrics(model_key(model_id), dataset, split, quick, get_model(model_id))
+    ckpt, data = get_model(model_id), get_dataset(dataset)
+    check_encode_budget(model_id, ckpt, len(data.split("train")[0]) + len(data.split(split)[0]))
+    return _metrics(model_key(model_id), dataset, split, quick, ckpt)
 
 
 @st.cache_data(show_spinner="Computing metrics…", max_entries=64)

@@ -21,6 +21,7 @@ from aeviz.data.registry import DATASETS
 from aeviz.core import limits
 from aeviz.core.errors import AevizError
 from aeviz.ui import sources, state
+from aeviz.ui.text import plain
 
 from aeviz.maps.projections import METHOD_NAMES as PROJECTIONS     # the projection registry's names
 SPLITS = ("test", "train")
@@ -130,7 +131,7 @@ def apply_from_url() -> None:
     for key, value in updates.items():
         st.session_state[key] = value
     for w in warnings:
-        st.warning(w, icon="🔗")
+        st.warning(plain(w), icon="🔗")            # the messages quote the link's text
 
 
 def _encode(key: str, value: Any) -> str:

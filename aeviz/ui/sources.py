@@ -7,7 +7,8 @@ A model id is ``"<kind>:<name>"`` with ``name`` passing ``aeviz.paths.safe_name`
                               dataset, ``cache.get_model`` trains it in seconds by
                               its zoo recipe (``zoo.builtin_entry``) instead
     user:my-model             folder ``aeviz.paths.user_models_dir()/<name>`` (Train page saves there)
-    upload:3f2a9c...          a checkpoint .zip uploaded in THIS session (kept in session state)
+    upload:3f2a9c...          a checkpoint .zip uploaded in THIS session (kept in session state);
+                              the name hashes the checkpoint's config.json + model.safetensors
     pca:digits-2              the linear baseline: PCA with 2 components fitted on a dataset's train split
 
 Public API (stable; UI pages use it):
@@ -17,12 +18,15 @@ Public API (stable; UI pages use it):
     list_models(dataset, sample_shape) -> list[str]   every model id usable with this dataset
     model_label(model_id) -> str                  short human label: "VAE · digits-vae-2", "PCA · 2 components"
     add_upload(data, filename) -> str             extract + load a checkpoint .zip; returns its id
+    remove_upload(model_id)                       forget an upload and delete its files
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +36,13 @@ import streamlit as st
 
 from aeviz.data import archive
 from aeviz.models import checkpoint
+from aeviz.models import folder as mfolder
 from aeviz.models.config import ModelConfig
 from aeviz.core import limits
 from aeviz.core.errors import AevizError, CheckpointError, ConfigError
 from aeviz.core.paths import pretrained_dir, safe_name, user_models_dir
 from aeviz.ui import state
+from aeviz.ui.text import md
 from aeviz.zoo import recipes as zoo
 
 KINDS = ("pretrained", "user", "upload", "pca")
@@ -121,8 +127,21 @@ def _fits(meta: dict[str, Any], dataset: str, sample_shape: tuple[int, ...]) -> 
     return tuple(meta["input_shape"]) == tuple(sample_shape)
 
 
+def recover_user_models() -> list[str]:
+    """Put back the user models whose save was killed midway (``folder.recover_all``), saying so."""
+    names = mfolder.recover_all(user_models_dir())
+    if names:
+        st.warning(md("Recovered {} from an interrupted save: {}.",
+                      "a model" if len(names) == 1 else f"{len(names)} models", ", ".join(names)),
+                   icon=":material/restore:")
+    return names
+
+
 def list_models(dataset: str, sample_shape: tuple[int, ...]) -> list[str]:
-    """Every model id that can encode ``dataset``: its own first, then other compatible ones."""
+    """Every model id that can encode ``dataset``: its own first, then other compatible ones.
+
+    Interrupted saves of user models are recovered first, with a notice on the page."""
+    recover_user_models()
     ids: list[str] = []
     if dataset in zoo.BUILTIN_DATASETS:
         ids += [f"pretrained:{dataset}-{f}-{k}" for k in (2, 8) for f in ("ae", "vae")]
@@ -151,7 +170,11 @@ def _valid_name(name: str) -> bool:
 
 
 def model_label(model_id: str) -> str:
-    """Short label for pickers and captions: "VAE · digits-vae-2" / "PCA · 2 components"."""
+    """Short plain-text label for pickers and captions: "VAE · digits-vae-2" / "PCA · 2 components".
+
+    Uploads are named by file and family: "upload: my_model.zip (vae, 2-D)". The label holds
+    user text: escape it (``aeviz.ui.text``) wherever Streamlit renders Markdown.
+    """
     try:
         ref = parse_model_id(model_id)
         meta = model_meta(model_id)
@@ -159,10 +182,16 @@ def model_label(model_id: str) -> str:
         return model_id
     if ref.kind == "pca":
         return f"PCA · {meta['latent_dim']} components"
-    where = {"user": " (yours)" if ref.name in state.own_models() else " (saved)",
-             "upload": " (uploaded)"}.get(ref.kind, "")
-    name = ref.name if ref.kind != "upload" else f"upload {ref.name[:8]}"
-    return f"{meta['family'].upper()} · {name}{where}"
+    if ref.kind == "upload":
+        file = st.session_state.get(_FILES, {}).get(model_id) or ref.name[:8]
+        return f"upload: {file} ({meta['family']}, {meta['latent_dim']}-D)"
+    where = "" if ref.kind != "user" else " (yours)" if ref.name in state.own_models() else " (saved)"
+    return f"{meta['family'].upper()} · {ref.name}{where}"
+
+
+# Session-state keys of the upload bookkeeping (beside state.UPLOADS, which holds the models):
+_ZIPS = "aeviz.upload_zips"       # {sha256 of a .zip sent: model id}: a re-sent file is not unpacked again
+_FILES = "aeviz.upload_files"     # {model id: the .zip's file name as sent}, for labels
 
 
 def session_dir() -> Path:
@@ -170,6 +199,7 @@ def session_dir() -> Path:
 
     Held as a TemporaryDirectory in session state: when Streamlit drops the
     session's state, the object is collected and the folder removed with it.
+    Uploads live in ``<session_dir>/<digest>/``; nothing else is kept there.
     """
     ss = st.session_state
     holder = ss.get(state.SESSION_DIR)
@@ -181,21 +211,92 @@ def session_dir() -> Path:
 def add_upload(data: bytes, filename: str = "model.zip") -> str:
     """Extract an uploaded checkpoint .zip into this session's folder and load it.
 
-    Returns the model id ``upload:<digest>``; the model lives in session state only.
+    Returns ``upload:<digest>``, the digest hashing the checkpoint's config.json and
+    model.safetensors: the same model sent again, even zipped anew, is stored once.
+    Only the checkpoint's own files are kept (``folder.is_checkpoint_file``); at most
+    UPLOAD_SESSION_MAX_MODELS models and UPLOAD_SESSION_MAX_BYTES of them per session.
+    A refused upload leaves nothing behind in ``session_dir()``.
     """
+    filename = archive.shown(Path(str(filename)).name)[:limits.UPLOAD_NAME_MAX_CHARS]   # as shown
     if len(data) > limits.UPLOAD_MAX_BYTES:
         raise CheckpointError(f"{filename} is {len(data) / 2**20:.0f} MB; the limit is "
                               f"{limits.UPLOAD_MAX_BYTES // 2**20} MB")
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    model_id = f"upload:{digest}"
-    if model_id in state.uploads():
-        return model_id
-    dest = session_dir() / digest
-    if not dest.exists():
-        archive.safe_extract(data, dest)
-    folder = _find_checkpoint_folder(dest, filename)
-    state.uploads()[model_id] = checkpoint.load_checkpoint(folder)
+    zips = st.session_state.setdefault(_ZIPS, {})
+    sent = hashlib.sha256(data).hexdigest()
+    if zips.get(sent) in state.uploads():
+        return zips[sent]
+    root = session_dir()
+    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+    try:
+        archive.safe_extract(data, incoming)
+        found = _find_checkpoint_folder(incoming, filename)
+        model_id = f"upload:{_content_digest(found)}"
+        if model_id not in state.uploads():            # the count is checked here: a model it has is fine
+            if len(state.uploads()) >= limits.UPLOAD_SESSION_MAX_MODELS:
+                raise CheckpointError(f"this session already holds {len(state.uploads())} uploaded "
+                                      "models, the most one session keeps: remove one (✕ beside its "
+                                      "name, under the upload box) and upload again")
+            _keep(found, root / model_id.split(":", 1)[1], filename)
+            st.session_state.setdefault(_FILES, {})[model_id] = filename
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    zips[sent] = model_id
     return model_id
+
+
+def _keep(found: Path, dest: Path, filename: str) -> None:
+    """Move the checkpoint's own files to ``dest``, check the byte quota, load; undo on refusal."""
+    try:
+        shutil.rmtree(dest, ignore_errors=True)      # a stale folder of a model no longer in state
+        dest.mkdir()
+        for path in sorted(found.rglob("*")):
+            rel = path.relative_to(found).as_posix()
+            if path.is_file() and not path.is_symlink() and mfolder.is_checkpoint_file(rel):
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest / rel)
+        used = sum(_folder_bytes(p) for p in dest.parent.iterdir() if p.is_dir() and p != dest
+                   and not p.name.startswith("."))
+        size = _folder_bytes(dest)
+        if used + size > limits.UPLOAD_SESSION_MAX_BYTES:
+            raise CheckpointError(
+                f"{filename} holds a {size / 2**20:.0f} MB checkpoint and this session keeps "
+                f"{used / 2**20:.0f} MB of uploads already; one session keeps at most "
+                f"{limits.UPLOAD_SESSION_MAX_BYTES // 2**20} MB: remove an uploaded model (✕ beside "
+                "its name, under the upload box) and upload again")
+        state.uploads()[f"upload:{dest.name}"] = checkpoint.load_checkpoint(dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def remove_upload(model_id: str) -> None:
+    """Forget an uploaded model and delete its files (the session's room is freed)."""
+    ref = parse_model_id(model_id)
+    if ref.kind != "upload":
+        raise ConfigError(f"{model_id} is not an uploaded model; only uploads can be removed")
+    state.uploads().pop(model_id, None)
+    st.session_state.get(_FILES, {}).pop(model_id, None)
+    zips = st.session_state.get(_ZIPS, {})
+    for sent in [k for k, v in zips.items() if v == model_id]:
+        del zips[sent]
+    shutil.rmtree(session_dir() / ref.name, ignore_errors=True)
+
+
+def _content_digest(found: Path) -> str:
+    """sha256 of config.json and model.safetensors (names included), 16 hex digits."""
+    h = hashlib.sha256()
+    for name in (checkpoint.CONFIG, checkpoint.WEIGHTS):
+        h.update(name.encode() + b"\0")
+        if (found / name).is_file():                 # safe_extract wrote no links
+            with open(found / name, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _find_checkpoint_folder(root: Path, filename: str) -> Path:
@@ -210,4 +311,4 @@ def _find_checkpoint_folder(root: Path, filename: str) -> Path:
 
 
 __all__ = ["KINDS", "ModelRef", "parse_model_id", "pca_spec", "model_meta",
-           "list_models", "model_label", "add_upload", "session_dir", "pretrained_dir"]
+           "list_models", "model_label", "add_upload", "remove_upload", "session_dir", "pretrained_dir"]

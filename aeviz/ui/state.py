@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from aeviz.ui.text import md
+
 DATASET = "aeviz.dataset"
 SPLIT = "aeviz.split"
 COMPARE_MODELS = "aeviz.compare_models"
@@ -157,8 +159,8 @@ def endpoints(n_points: int, labels: np.ndarray | None = None) -> tuple[int, int
     if len(ends) == 2 and all(0 <= int(i) < n_points for i in ends):
         return int(ends[0]), int(ends[1])
     if len(ends) == 2:
-        st.warning(f"Endpoints {ends[0]} and {ends[1]} are not in this split of {n_points} points; "
-                   "picked new ones.", icon="🔗")
+        st.warning(md("Endpoints {} and {} are not in this split of {:,} points; picked new ones.",
+                      ends[0], ends[1], n_points), icon="🔗")
     a, b = default_endpoints(n_points, labels)
     st.session_state[ENDPOINTS] = [a, b]
     return a, b

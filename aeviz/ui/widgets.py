@@ -8,11 +8,14 @@ Public API (stable; every page uses it):
     split_picker(container=st) -> str
     model_picker(label, dataset, sample_shape, key=state.EXPLORE_MODEL, container=st) -> str
     models_picker(label, dataset, sample_shape, key=state.COMPARE_MODELS, max_models=3) -> list[str]
-    upload_model(container=st) -> str | None   checkpoint .zip uploader; returns the new model id
+    upload_model(container=st) -> str | None   checkpoint .zip uploader (+ remove buttons); returns its model id
     picture(images, size=96) -> uint8 array    one image or a batch tiled in a row, enlarged crisply
     show_images(images, captions=None, size=96, container=st)   images in a row of columns
     show_picture(pic, caption="", container=st)   a uint8 picture at its own size (no stretching)
     show_samples(x, caption="")    images, or a small table for vector datasets
+
+Captions given to the picture helpers are plain text (escaped here through
+``aeviz.ui.text.plain``): pass model labels and class names as they are.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from aeviz.data.registry import list_datasets
 from aeviz.maps.projections import METHOD_NAMES
 from aeviz.core.errors import AevizError
 from aeviz.ui import query, sources, state
+from aeviz.ui.text import plain
 
 
 _MISSING = object()
@@ -47,7 +51,7 @@ def guard(prefix: str = "") -> Iterator[None]:
     try:
         yield
     except AevizError as e:
-        st.error(f"{prefix}{e}", icon="⚠️")
+        st.error(plain(f"{prefix}{e}"), icon="⚠️")
 
 
 def bound(widget: Callable[..., Any], label: str, key: str, *, container: Any = st,
@@ -94,7 +98,7 @@ def dataset_picker(container: Any = st) -> str:
                  on_change=_clear_selection,
                  help="Only datasets present on this machine are listed "
                       "(set AEVIZ_DATA_DIR to add MNIST, Fashion-MNIST or Frey faces).")
-    container.caption(described.get(name, ""))
+    container.caption(plain(described.get(name, "")))
     return name
 
 
@@ -127,17 +131,37 @@ def _default_models(dataset: str, ids: list[str]) -> list[str]:
     return chosen or ids[:2]
 
 
+UPLOAD_ROUND = "aeviz.upload_round"     # bumped by Remove: a fresh uploader, so the file is not re-added
+
+
 def upload_model(container: Any = st) -> str | None:
-    """A .zip of a checkpoint folder -> loaded into this session; returns its model id."""
+    """A .zip of a checkpoint folder -> loaded into this session; returns its model id.
+
+    The uploader re-sends its file on every rerun: ``sources.add_upload`` knows it by
+    its hash and does no work. Below it, this session's uploads, each with a Remove button.
+    """
+    n = st.session_state.setdefault(UPLOAD_ROUND, 0)
     file = container.file_uploader("Upload a checkpoint folder as .zip", type=["zip"],
-                                   key="_w.upload_model",
+                                   key=f"_w.upload_model.{n}",
                                    help="Zip the folder written by `python -m aeviz train` "
                                         "(config.json + model.safetensors). Nothing is unpickled.")
-    if file is None:
-        return None
-    with guard("Upload refused: "):
-        return sources.add_upload(file.getvalue(), file.name)
-    return None
+    model_id = None
+    if file is not None:
+        with guard("Upload refused: "):
+            model_id = sources.add_upload(file.getvalue(), file.name)
+    for kept in list(state.uploads()):
+        left, right = container.columns([5, 1], vertical_alignment="center")
+        left.caption(plain(sources.model_label(kept)))
+        # "✕": a word does not fit beside the name in the sidebar; the tooltip says what it does
+        right.button("✕", key=f"_w.remove.{kept}", on_click=_remove_upload, args=(kept,),
+                     help="Remove this upload from the session (deletes its files), to make room "
+                          "for another")
+    return model_id
+
+
+def _remove_upload(model_id: str) -> None:
+    sources.remove_upload(model_id)
+    st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1
 
 
 METHODS = METHOD_NAMES                             # the map methods every page offers: the registry's
@@ -193,7 +217,8 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, size: int
     cols = container.columns(max(1, len(frames)))
     for i, (col, frame) in enumerate(zip(cols, frames)):
         pic = picture(frame, size)
-        col.image(pic, caption=captions[i] if captions else None, width=pic.shape[1], output_format="PNG")
+        col.image(pic, caption=plain(captions[i]) if captions else None, width=pic.shape[1],
+                  output_format="PNG")
 
 
 def show_picture(pic: np.ndarray, caption: str = "", container: Any = st, inline: bool = False) -> None:
@@ -205,7 +230,7 @@ def show_picture(pic: np.ndarray, caption: str = "", container: Any = st, inline
     streamlit#4825); an inline picture has nothing to fetch.
     """
     src = "data:image/png;base64," + base64.b64encode(imaging.png_bytes(pic)).decode() if inline else pic
-    container.image(src, caption=caption or None, width=int(pic.shape[1]), output_format="PNG")
+    container.image(src, caption=plain(caption) or None, width=int(pic.shape[1]), output_format="PNG")
 
 
 def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: Any = st,
@@ -214,7 +239,7 @@ def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: An
     if imaging.is_image_shape(x.shape[1:]):
         show_picture(picture(x, size), caption, container, inline)
     else:
-        container.caption(caption)
+        container.caption(plain(caption))
         container.dataframe(np.round(np.asarray(x).reshape(len(x), -1), 3), height=150)
 
 

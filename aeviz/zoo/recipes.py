@@ -303,7 +303,8 @@ def write_maps(model: Autoencoder, data, methods: tuple[str, ...], folder: Path,
     UMAP/t-SNE; embedding and codes are stored as float16 (codes match within
     mapcache's tolerance, rtol 1e-3) to keep pretrained/ small.
     """
-    from aeviz.maps.store import cached_projection, map_meta, write_map_file
+    from aeviz.maps.mapfile import write_map_file
+    from aeviz.maps.store import cached_projection, map_meta
     x, y = data.split("test")
     codes = model.encode_numpy(x)
     out = {}

@@ -9,7 +9,7 @@ from aeviz.cli.project import METHOD_CHOICES, add_arguments, run, run_projection
 from aeviz.models.config import ModelConfig
 from aeviz.data.registry import load_dataset
 from aeviz.core.errors import AevizError, ConfigError
-from aeviz.maps.store import read_map_file
+from aeviz.maps.mapfile import read_map_file
 from aeviz.models.families import build
 from aeviz.maps.projections import METHODS
 

@@ -1,11 +1,15 @@
+import io
+import json
+import os
+
 import numpy as np
 import pytest
 
 from aeviz.maps import projections as project
 from aeviz.maps import nonlinear as project_nonlinear
 from aeviz.core.errors import ProjectionError
-from aeviz.maps.store import (MapCache, cached_projection, cached_projector, codes_digest, map_key,
-                            read_map_file, write_map_file)
+from aeviz.maps.mapfile import load_map_file, read_map_file, write_map_file
+from aeviz.maps.store import MapCache, cached_projection, cached_projector, codes_digest, map_key, shipped_map
 from aeviz.maps.projections import FixedMap, PCAProjection
 
 
@@ -173,3 +177,165 @@ def test_map_files_never_need_pickle(tmp_path):
     assert arrays["meta"]["params"] == {"a": [1, 2]} and arrays["labels"].tolist() == [1, 2]
     np.savez(tmp_path / "bad.npz", embedding=np.zeros((2, 3)), meta=np.array("{}"))
     assert read_map_file(tmp_path / "bad.npz") is None              # not an (N, 2) map
+
+
+# --------------------------------------------------------------------------- hostile map files (issue 15)
+
+def _hostile(kind: str, n: int = 180, d: int = 6) -> dict:
+    """The arrays of a map .npz that must be refused; ``kind`` says how it is wrong."""
+    rng = np.random.default_rng(0)
+    arrays = {"embedding": rng.normal(size=(n, 2)).astype(np.float32),
+              "codes": rng.normal(size=(n, d)).astype(np.float32),
+              "labels": np.arange(n) % 3, "meta": np.array(json.dumps({"method": "umap"}))}
+    if kind == "meta-list":
+        arrays["meta"] = np.array("[1, 2]")
+    elif kind == "meta-number":
+        arrays["meta"] = np.array("3")
+    elif kind == "meta-deep":
+        arrays["meta"] = np.array("[" * 100_000 + "]" * 100_000)
+    elif kind == "meta-bytes":
+        arrays["meta"] = np.array(b"{}")
+    elif kind == "meta-nan-quality":
+        arrays["meta"] = np.array('{"method": "umap", "trustworthiness": NaN}')
+    elif kind == "string-codes":
+        arrays["codes"] = arrays["codes"].astype(str)
+    elif kind == "nan-embedding":
+        arrays["embedding"][3, 1] = np.nan
+    elif kind == "inf-codes":
+        arrays["codes"][0, 0] = np.inf
+    elif kind == "int-embedding":
+        arrays["embedding"] = np.ones((n, 2), np.int64)
+    elif kind == "mismatched-n":
+        arrays["codes"] = arrays["codes"][:-1]
+    elif kind == "labels-2d":
+        arrays["labels"] = np.zeros((n, 2), np.int64)
+    elif kind == "no-embedding":
+        del arrays["embedding"]
+    return arrays
+
+
+HOSTILE = ["meta-list", "meta-number", "meta-deep", "meta-bytes", "meta-nan-quality", "string-codes",
+           "nan-embedding", "inf-codes", "int-embedding", "mismatched-n", "labels-2d", "no-embedding"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_invalid_map_files_are_refused_with_a_message(tmp_path, kind):
+    path = tmp_path / "umap.npz"
+    np.savez(path, **_hostile(kind))
+    assert read_map_file(path) is None
+    with pytest.raises(ProjectionError, match="umap.npz") as err:
+        load_map_file(path)
+    assert "\n" not in str(err.value)
+
+
+def test_map_point_limit(tmp_path, monkeypatch):
+    from aeviz.core import limits
+    monkeypatch.setattr(limits, "MAP_MAX_POINTS", 180)
+    np.savez(tmp_path / "at.npz", **_hostile("valid", n=180))
+    np.savez(tmp_path / "over.npz", **_hostile("valid", n=181))
+    assert read_map_file(tmp_path / "at.npz") is not None
+    with pytest.raises(ProjectionError, match="181 points, more than 180"):
+        load_map_file(tmp_path / "over.npz")
+
+
+def test_map_inflating_past_the_limit_is_refused_without_allocating(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    from aeviz.core import limits
+    shape = (6000, 6000)                                   # 288 MB of float64 zeros in ~0.3 MB
+    assert 8 * shape[0] * shape[1] > limits.MAP_MAX_INFLATED_BYTES
+    path = tmp_path / "umap.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("codes.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            zeros = bytes(8 * shape[1] * 500)
+            for _ in range(shape[0] // 500):
+                f.write(zeros)
+        z.writestr("embedding.npy", _npy(np.zeros((shape[0], 2), np.float32)))
+    assert path.stat().st_size < 2 * 2 ** 20
+    tracemalloc.start()
+    try:
+        assert read_map_file(path) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2 ** 20, f"reading the refused map allocated {peak:,} bytes"
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_map_file_linked_out_of_its_checkpoint_is_refused(tmp_path, data):
+    outside = tmp_path / "elsewhere.npz"
+    write_map_file(outside, {"embedding": np.zeros((180, 2), np.float32), "codes": data[0], "meta": {}})
+    (tmp_path / "ckpt" / "maps").mkdir(parents=True)
+    os.symlink(outside, tmp_path / "ckpt" / "maps" / "umap.npz")
+    os.symlink("/proc/self/mem", tmp_path / "ckpt" / "maps" / "umap-test.npz")
+    with pytest.warns(RuntimeWarning) as caught:
+        assert shipped_map(tmp_path / "ckpt", "umap", "test", {}, 0, data[0]) is None
+    messages = [str(w.message) for w in caught]
+    assert any("umap.npz" in m and "leads outside ckpt" in m for m in messages), messages
+    assert any("umap-test.npz" in m and "leads outside ckpt" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("kind", ["meta-list", "meta-deep", "string-codes", "nan-embedding", "mismatched-n"])
+def test_uploaded_checkpoint_with_a_hostile_shipped_map_gets_a_computed_map(tmp_path, data, count_fits, kind):
+    """What Explore calls (cached_projector with the model's folder) recomputes, never raises."""
+    from conftest import tiny_checkpoint
+    x, y = data
+    folder = tiny_checkpoint(tmp_path / "upload")
+    (folder / "maps").mkdir()
+    np.savez(folder / "maps" / "umap.npz", **_hostile(kind))
+    with pytest.warns(RuntimeWarning, match=r"ignoring the map .*umap.npz shipped with the model"):
+        proj = cached_projector(x, y, "umap", {}, 0, "upload:abc", "test", cache=MapCache(tmp_path / "c"),
+                                checkpoint_dir=folder)
+    assert isinstance(proj, FixedMap) and count_fits["umap"] == 1
+    np.testing.assert_allclose(proj.embedding_, x[:, :2] * 3.0)
+
+
+def test_invalid_cache_entry_is_removed(tmp_path):
+    cache = MapCache(tmp_path)
+    key = "1" * 64
+    np.savez(cache.path(key), **_hostile("meta-list"))
+    with pytest.warns(RuntimeWarning, match="removing unreadable map cache entry"):
+        assert cache.get(key) is None
+    assert not cache.path(key).exists()
+
+
+def _entry(n: int = 100) -> dict:
+    return {"embedding": np.zeros((n, 2), np.float32), "codes": np.zeros((n, 4), np.float32),
+            "meta": {"method": "pca"}}
+
+
+def test_cache_evicts_the_least_recently_used_entries(tmp_path):
+    size = len(_npy(np.zeros((100, 2), np.float32))) + len(_npy(np.zeros((100, 4), np.float32)))
+    cache = MapCache(tmp_path, max_bytes=10 ** 9, max_entries=3)
+    keys = [f"{i:064x}" for i in range(5)]
+    for i, key in enumerate(keys[:3]):
+        assert cache.put(key, _entry())
+        os.utime(cache.path(key), ns=(i * 10 ** 9, i * 10 ** 9))      # put at t = 0, 1, 2 s
+    assert cache.get(keys[0]) is not None                               # a hit is recent use
+    assert cache.put(keys[3], _entry())
+    assert sorted(p.name[:64] for p in tmp_path.glob("*.npz")) == sorted([keys[0], keys[2], keys[3]])
+    small = MapCache(tmp_path, max_bytes=2 * size + 2000, max_entries=100)   # two entries fit, not three
+    assert small.put(keys[4], _entry())
+    left = sorted(tmp_path.glob("*.npz"))                               # oldest first: 2, then 0
+    assert left == [cache.path(keys[3]), cache.path(keys[4])]
+    assert sum(p.stat().st_size for p in left) <= small.max_bytes
+
+
+def test_cache_defaults_come_from_the_limits():
+    from aeviz.core import limits
+    cache = MapCache()
+    assert (cache.max_bytes, cache.max_entries) == (limits.MAP_CACHE_MAX_BYTES, limits.MAP_CACHE_MAX_ENTRIES)
+
+
+def test_an_entry_that_could_not_be_read_back_is_not_stored(tmp_path):
+    cache = MapCache(tmp_path)
+    bad = _entry()
+    bad["embedding"][0, 0] = np.nan
+    assert cache.put("2" * 64, bad) is False and not list(tmp_path.iterdir())

@@ -1,5 +1,6 @@
 """The judge classifier trains, scores, and is cached on disk as safetensors + JSON."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -85,3 +86,23 @@ def test_prior_and_fitted_samplers():
     np.testing.assert_allclose(np.cov(draws, rowvar=False), np.cov(codes, rowvar=False), rtol=0.05, atol=0.02)
     with pytest.raises(ConfigError, match="at least 2"):
         fitted_codes(codes[:1])
+
+
+@pytest.mark.parametrize("which", ["weights", "meta"])
+def test_cached_judge_linked_out_of_the_cache_is_retrained(digits, monkeypatch, tmp_path, which):
+    load_or_train_judge(digits, steps=20)
+    weights, meta = judge_paths("digits")
+    file = weights if which == "weights" else meta
+    moved = tmp_path / file.name
+    file.rename(moved)
+    os.symlink(moved, file)                      # a valid judge, but not in the cache folder
+    retrained = []
+    real = classifier.train_judge
+    monkeypatch.setattr(classifier, "train_judge", lambda *a, **k: retrained.append(1) or real(*a, **k))
+    load_or_train_judge(digits, steps=20)
+    assert retrained == [1] and not file.is_symlink()
+    os.symlink("/proc/self/mem", moved.with_name("mem"))
+    file.unlink()
+    os.symlink(moved.with_name("mem"), file)
+    load_or_train_judge(digits, steps=20)        # unreadable: retrained, never an OSError
+    assert retrained == [1, 1]

@@ -119,6 +119,6 @@ def test_hostile_dataset_and_command_stay_literal():
     md = compare_markdown(["a"], [AE], dataset="[d](http://x)\n# pwned",
                           command="python -m aeviz compare `rm -rf ~`\n``x``")
     lines = md.split("\n")
-    assert lines[0] == "# Model comparison on \\[d\\](http://x) # pwned (test split, n=100)"
+    assert lines[0] == "# Model comparison on \\[d\\]\\(http\\://x\\) \\# pwned (test split, n=100)"
     assert lines[2] == "``` python -m aeviz compare `rm -rf ~` ``x`` ```"      # fence of 3 > 2
     assert not any(line.startswith("# pwned") for line in lines)

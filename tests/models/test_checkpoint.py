@@ -162,6 +162,47 @@ def test_config_and_weights_mismatch(tmp_path, ckpt):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("name", ["config.json", "history.json", "metrics.json", "model.safetensors"])
+@pytest.mark.parametrize("target", ["/proc/self/mem", "/proc/self/pagemap"])
+def test_checkpoint_file_linked_to_a_proc_file_is_refused_in_one_sentence(ckpt, name, target):
+    path, _ = ckpt
+    (path / name).unlink()
+    os.symlink(target, path / name)                  # stats as a regular file of 0 bytes
+    with pytest.raises(CheckpointError, match=f"{name} is a link that leads outside m") as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value) and "re-save the model" in str(err.value)
+
+
+def test_weights_linked_to_another_folder_are_refused(tmp_path, ckpt):
+    path, _ = ckpt
+    other = save_checkpoint(tmp_path / "other", seeded_model(CFG, 1))
+    (path / "model.safetensors").unlink()
+    os.symlink(other / "model.safetensors", path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="model.safetensors is a link that leads outside"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", ["history.json", "metrics.json"])
+def test_optional_json_that_is_a_pipe_or_of_the_wrong_type_is_refused(ckpt, name):
+    path, _ = ckpt
+    (path / name).unlink()
+    os.mkfifo(path / name)                           # opening it the old way blocked forever
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(path)
+    (path / name).unlink()
+    (path / name).write_text('{"a": 1}' if name == "history.json" else "[1]")
+    with pytest.raises(CheckpointError, match=f"{name} holds"):
+        load_checkpoint(path)
+
+
+def test_weights_are_read_no_further_than_the_config_needs(ckpt):
+    path, _ = ckpt
+    with open(path / "model.safetensors", "r+b") as f:
+        f.truncate(10 * 2 ** 30)                     # sparse: 10 GB of trailing zeros
+    with pytest.raises(CheckpointError, match="model.safetensors is larger than"):
+        load_checkpoint(path)
+
+
 def test_missing_folder_and_files(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "nothing")

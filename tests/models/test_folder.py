@@ -1,6 +1,7 @@
 """A save replaces only a folder aeviz provably wrote; interrupted saves are recovered, visibly."""
 import os
 import shutil
+import threading
 import warnings
 
 import pytest
@@ -63,6 +64,29 @@ def test_a_killed_swap_is_recovered_visibly_and_never_written_over(tmp_path):
     os.replace(target, tmp_path / ".m.old-4242")
     assert folder.recover_all(tmp_path) == ["m"]           # what the app's model list calls
     assert (target / "model.safetensors").read_bytes() == weights
+
+
+def test_recovery_waits_for_a_save_that_is_between_its_renames(tmp_path):
+    target = tiny_checkpoint(tmp_path / "m")
+    os.replace(target, tmp_path / ".m.old-4242")           # a live save's first rename
+    held, release = threading.Event(), threading.Event()
+
+    def saving():
+        with owned.writer_lock(target, "the checkpoint"):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=saving)
+    t.start()
+    held.wait(10)
+    try:
+        assert not folder.recover(target)                  # the writer's second rename is next
+        assert not target.exists() and (tmp_path / ".m.old-4242").is_dir()
+    finally:
+        release.set()
+        t.join()
+    with pytest.warns(folder.Recovered):
+        assert folder.recover(target)                      # the writer died: put it back
 
 
 def test_recovery_moves_only_aeviz_checkpoints(tmp_path):

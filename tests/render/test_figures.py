@@ -97,3 +97,19 @@ def test_loss_curves():
     fig = figures.loss_curves(hist)
     assert [t.name for t in fig.data] == ["train loss", "test loss"]
     assert list(fig.data[0].y) == [3.0, 2.0]
+
+
+HOSTILE = '<a href="http://evil">log in</a> %{customdata[0]} &amp;'
+
+
+def test_user_text_is_literal_in_titles_legends_markers_and_hovers(pts_labels):
+    pts, labels = pts_labels
+    names = [HOSTILE] + [f"c{i}" for i in range(1, 10)]
+    for fig in (figures.latent_map(pts, labels, class_names=names, marks={HOSTILE: 0}, title=HOSTILE),
+                figures.latent_map(pts, labels, class_names=names, color=pts[:, 0], color_title=HOSTILE)):
+        blob = fig.to_json()
+        assert "<a href" not in blob and "&lt;a href=" in blob       # shown as typed, never a link
+        for trace in fig.data:
+            # user text never becomes part of a hovertemplate's own text (%{...} stays inert)
+            assert "evil" not in (trace.hovertemplate or "")
+    assert figures.latent_map(pts, labels, class_names=names).data[0].name.startswith("&lt;a href")

@@ -6,6 +6,7 @@ import torch
 from aeviz.models import families as models
 from aeviz.models.checkpoint import load_checkpoint
 from aeviz.models.config import ModelConfig, TrainConfig
+from aeviz.core import owned
 from aeviz.core.errors import ConfigError
 from aeviz.training.loop import train
 from aeviz.training import jobs as tj
@@ -144,3 +145,44 @@ def test_a_finished_job_leaves_later_threads_with_the_process_thread_count(tmp_p
     later.start()
     later.join()
     assert seen == [2] and torch.get_num_threads() == 2
+
+
+def test_a_target_being_trained_is_refused_to_a_second_job_until_the_first_finishes(tmp_path, tiny_images):
+    first = tj.TrainingJob(_spec(tmp_path, "shared", epochs=5000), tiny_images).start()
+    try:
+        _wait(first, lambda s: s.state == "running")
+        for overwrite in (False, True):              # ticking overwrite does not get past it either
+            with pytest.raises(owned.Busy, match="another training is writing 'shared' right now"):
+                tj.TrainingJob(_spec(tmp_path, "shared", epochs=1, overwrite=overwrite), tiny_images)
+        assert tj.free_name(tmp_path, "shared") == "shared-2"     # the default name steps aside
+    finally:
+        first.cancel()
+        assert first.join(10)
+    assert first.snapshot().state == "cancelled" and not (tmp_path / "shared").exists()
+    second = tj.TrainingJob(_spec(tmp_path, "shared", epochs=1), tiny_images).start()
+    assert second.join(30) and second.snapshot().state == "done"
+    assert len(load_checkpoint(tmp_path / "shared").history) == 1
+    assert tj.free_name(tmp_path, "shared") == "shared-2"         # now a saved model holds it
+
+
+def test_of_two_jobs_made_for_one_target_only_the_first_started_runs(tmp_path, tiny_images):
+    a = tj.TrainingJob(_spec(tmp_path, "race", epochs=5000), tiny_images)
+    b = tj.TrainingJob(_spec(tmp_path, "race", epochs=1, overwrite=True), tiny_images)
+    a.start()
+    try:
+        with pytest.raises(owned.Busy, match="another training is writing 'race'"):
+            b.start()
+    finally:
+        a.cancel()
+        assert a.join(10)
+    assert b.snapshot().state == "queued" and tj.queued_count() == 0   # b never entered the queue
+
+
+def test_a_run_past_its_time_budget_is_stopped_and_not_saved(tmp_path, tiny_images):
+    job = tj.TrainingJob(_spec(tmp_path, "slow", epochs=5000), tiny_images, time_budget_s=0.5).start()
+    assert job.join(20)
+    snap = job.snapshot()
+    assert snap.state == "cancelled" and "time budget" in snap.message and "not saved" in snap.message
+    assert snap.epoch < 5000 and not (tmp_path / "slow").exists()
+    again = tj.TrainingJob(_spec(tmp_path, "slow", epochs=1), tiny_images).start()   # the name is free
+    assert again.join(30) and again.snapshot().state == "done"

@@ -8,6 +8,7 @@ from aeviz.zoo import recipes as zoo
 from aeviz.models.checkpoint import CONFIG, read_json
 from aeviz.data.registry import find_files, get_spec
 from aeviz.ui import state
+from aeviz.ui.text import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "aeviz/ui/pages/explore.py"
@@ -28,4 +29,4 @@ def test_shipped_model_opens_in_explore(name):
     assert not at.error, [e.value for e in at.error]
     assert at.session_state[state.EXPLORE_MODEL] == f"pretrained:{name}"
     assert len(at.get("plotly_chart")) == 1
-    assert name in " ".join(c.value for c in at.caption)
+    assert plain(name) in " ".join(c.value for c in at.caption)      # labels are shown as plain text

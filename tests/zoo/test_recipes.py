@@ -13,7 +13,8 @@ from aeviz.models.checkpoint import load_checkpoint
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.data.registry import load_dataset
 from aeviz.core.errors import ConfigError
-from aeviz.maps.store import read_map_file, shipped_map
+from aeviz.maps.mapfile import read_map_file
+from aeviz.maps.store import shipped_map
 from aeviz.maps.projections import method_params
 from aeviz.training.loop import seeded_model
 
@@ -81,6 +82,22 @@ def test_check_notices_changed_metrics(tiny, tmp_path):
     parser = argparse.ArgumentParser()
     cli_zoo.add_arguments(parser)
     assert cli_zoo.run(parser.parse_args(["check", "--root", str(tmp_path), "--threads", "1"])) == 1
+
+
+@pytest.mark.parametrize("stored", [None, "0.5", True, [1.0], {"v": 1}])
+def test_check_reports_a_damaged_metric_as_changed_not_a_crash(tiny, tmp_path, capsys, stored):
+    path = zoo.build("tiny-ae", root=tmp_path, log=lambda m: None)
+    metrics = json.loads((path / "metrics.json").read_text())
+    metrics["sse_per_image"] = stored            # null is how a NaN is saved; the rest hand edits
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    result = zoo.check("tiny-ae", root=tmp_path)
+    assert result["status"] == "failed"
+    assert [r[0] for r in result["rows"] if not r[3]] == ["sse_per_image"]
+    parser = argparse.ArgumentParser()
+    cli_zoo.add_arguments(parser)
+    assert cli_zoo.run(parser.parse_args(["check", "--root", str(tmp_path), "--threads", "1"])) == 1
+    out = capsys.readouterr().out
+    assert f"recorded {repr(stored)[:12]}" in out and "CHANGED" in out
 
 
 def test_check_skips_models_whose_data_is_absent(tmp_path, monkeypatch):

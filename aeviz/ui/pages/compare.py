@@ -15,6 +15,7 @@ from aeviz.render import figures
 from aeviz.render.images import image_grid
 from aeviz.latent.paths import interpolate
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md
 
 MAP_KEY = "_w.compare.map.{}"
 N_PRIOR = 16
@@ -80,10 +81,10 @@ def maps_row(models: list[str], dataset: str, split: str, class_names: tuple[str
             st.plotly_chart(fig, key=key, on_select=functools.partial(_on_select, key),
                             selection_mode=("box", "lasso", "points"), config={"displaylogo": False})
             if m != method:
-                st.caption(f"Its {sources.model_meta(model_id)['latent_dim']}-D codes are drawn "
-                           "with PCA; pick UMAP or t-SNE under Map for a non-linear view.")
+                st.caption(md("Its {}-D codes are drawn with PCA; pick UMAP or t-SNE under Map for a "
+                              "non-linear view.", sources.model_meta(model_id)['latent_dim']))
     n = len(selected)
-    st.caption(f"{n} point{'s' * (n != 1)} selected — double-click a map to clear." if n else
+    st.caption(md("{} point{} selected — double-click a map to clear.", n, "s" * (n != 1)) if n else
                "Tip: drag a box or lasso on any map; stars A and B are the interpolation endpoints.")
 
 
@@ -92,7 +93,7 @@ def selection_panel(models: list[str], dataset: str, split: str, x: np.ndarray, 
     if not sel:
         return
     shown = sel[:MAX_SHOWN]
-    st.subheader(f"Selected points ({len(sel)}) and their reconstructions")
+    st.subheader(md("Selected points ({}) and their reconstructions", len(sel)))
     widgets.show_samples(x[shown], caption=f"inputs #{', #'.join(map(str, shown))}", size=64)
     for model_id in models:
         with widgets.guard(f"{sources.model_label(model_id)}: "):
@@ -108,10 +109,10 @@ def interpolation_panel(models: list[str], dataset: str, split: str, y: np.ndarr
                         class_names: tuple[str, ...]) -> None:
     st.subheader("The same path, decoded by each model")
     a, b = state.endpoints(len(y), y)
-    st.caption(f"A straight line in each latent space from point A (#{a}, {class_names[y[a]]}) to "
-               f"point B (#{b}, {class_names[y[b]]}). Watch whether the in-between images stay "
-               "digit-like: where a path crosses empty space, the decoder shows images no training "
-               "code produced.")
+    st.caption(md("A straight line in each latent space from point A (#{}, {}) to point B (#{}, {}). "
+                  "Watch whether the in-between images stay digit-like: where a path crosses empty "
+                  "space, the decoder shows images no training code produced.",
+                  a, class_names[y[a]], b, class_names[y[b]]))
     labels = {m: sources.model_label(m) for m in models}
     ends: dict[str, tuple] = {}
     for model_id in models:

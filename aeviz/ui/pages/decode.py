@@ -20,6 +20,7 @@ from aeviz.latent.arithmetic import (PRIOR_RANGE, arithmetic, class_means, dim_r
                               set_dims, traversal_grid)
 from aeviz.models.families import MODELS
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md
 
 MAP_KEY = "_w.decode.map"
 POINT = "aeviz.decode.point"        # [x, y] clicked map position
@@ -171,9 +172,9 @@ def map_panel(model_id: str, pts: np.ndarray, y: np.ndarray, class_names: tuple[
                     config={"displaylogo": False})
     how = "exact: this map is the 2-D latent plane" if method == "latent" else \
         f"through the inverse of the {method} projection (an estimate)"
-    st.caption(f"{method} map of {latent_dim}-D codes; decoding is {how}. **Click** anywhere to decode "
-               "that place. **Box**: pick the box-select tool (top right of the map) and drag; the "
-               "Manifold tab decodes a grid over it.")
+    st.caption(md("{} map of {}-D codes; decoding is {}. **Click** anywhere to decode that place. "
+                  "**Box**: pick the box-select tool (top right of the map) and drag; the Manifold tab "
+                  "decodes a grid over it.", method, latent_dim, how))
     c1, c2 = st.columns(2)
     st.session_state["_w.decode.x"], st.session_state["_w.decode.y"] = float(xy[0]), float(xy[1])
     c1.number_input("x", format="%.3f", key="_w.decode.x", on_change=_set_point)
@@ -196,10 +197,10 @@ def point_panel(model_id: str, inv: Inverter, xy: np.ndarray) -> np.ndarray:
     widgets.trust_notice(r)
     trust = inv.map_trust(xy)
     if trust:
-        st.caption(f"Round trip: the code maps back {trust['roundtrip_error_norm']:.2f} map spacings from "
-                   f"where you clicked (0 = the inverse found exactly this place); the nearest mapped data "
-                   f"point is {trust['nearest_distance_norm']:.2f} spacings away. The inverse of a "
-                   f"{inv.args[3]} map is an estimate: trust it most near the data.")
+        st.caption(md("Round trip: the code maps back {:.2f} map spacings from where you clicked (0 = the "
+                      "inverse found exactly this place); the nearest mapped data point is {:.2f} spacings "
+                      "away. The inverse of a {} map is an estimate: trust it most near the data.",
+                      trust['roundtrip_error_norm'], trust['nearest_distance_norm'], inv.args[3]))
     with st.expander("The code"):
         st.write(np.round(z, 3))
     return z
@@ -220,8 +221,8 @@ def manifold_panel(model_id: str, inv: Inverter, pts: np.ndarray, is_image: bool
     z = inv.codes(grid)
     images = cache.decode(model_id, z)
     where = "the latent plane" if inv.exact else "the map, inverted to codes"
-    st.caption(f"{n} x {n} decoded points over x {x0:.2f}..{x1:.2f}, y {y0:.2f}..{y1:.2f} of {where}"
-               + ("" if region else " (box-select a region on the map to zoom in)") + ".")
+    st.caption(md("{} x {} decoded points over x {:.2f}..{:.2f}, y {:.2f}..{:.2f} of {}", n, n, x0, x1, y0, y1,
+                  where) + ("" if region else " (box-select a region on the map to zoom in)") + ".")
     if is_image:
         st.image(imaging.image_grid(images, n_cols=n, pad=1, scale=max(1, 480 // (n * images.shape[-1]))))
     else:
@@ -249,7 +250,8 @@ def sliders_panel(model_id: str, z: np.ndarray, ranges: np.ndarray) -> None:
             lo, hi = float(min(ranges[i, 0], z[i])), float(max(ranges[i, 1], z[i]))
             values[i] = st.slider(f"z{i}", lo, hi, float(z[i]), step=(hi - lo) / 100, key=f"_w.decode.dim{i}")
         if len(z) > d:
-            st.caption(f"Showing the first {d} of {len(z)} dimensions; the rest stay at the decoded code.")
+            st.caption(md("Showing the first {} of {} dimensions; the rest stay at the decoded code.",
+                          d, len(z)))
     with right:
         widgets.show_samples(cache.decode(model_id, set_dims(z, values)[None]), size=200,
                              caption="decoded from the slider values")
@@ -294,7 +296,7 @@ def arithmetic_panel(model_id: str, codes: np.ndarray, y: np.ndarray, class_name
         widgets.show_images(out, captions=caps, size=72)
     else:
         widgets.show_samples(out, caption=", ".join(caps))
-    st.caption(f"Start: #{base} (a {class_names[y[base]]}); direction: {names[ia]} -> {names[ib]}.")
+    st.caption(md("Start: #{} (a {}); direction: {} -> {}.", base, class_names[y[base]], names[ia], names[ib]))
 
 
 main()

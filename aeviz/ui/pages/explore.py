@@ -12,6 +12,7 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.models.families import describe
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md, plain
 
 MAP_KEY = "_w.explore.map"
 COLOURS = {"label": "class label", "error": "reconstruction error", "variance": "posterior variance (VAE)"}
@@ -32,8 +33,8 @@ def main() -> None:
             st.info("No model fits this dataset yet: train one on the Train page or upload a checkpoint.")
             return
         ckpt = cache.get_model(model_id)
-        st.caption(f"{sources.model_label(model_id)} — {describe(ckpt.model)}. Hover a point for its "
-                   "label and index; click or lasso to see images on the right.")
+        st.caption(md("{} — {}. Hover a point for its label and index; click or lasso to see images "
+                      "on the right.", sources.model_label(model_id), describe(ckpt.model)))
         method, params = projection_sidebar(ckpt.config.latent_dim)
         colour, codes_mode = style_sidebar(ckpt.config.is_variational)
         x, y = ds.split(split)
@@ -54,8 +55,8 @@ def model_sidebar(dataset: str, sample_shape: tuple[int, ...]) -> str | None:
                 state.put(state.EXPLORE_MODEL, new)
             if new and new not in sources.list_models(dataset, sample_shape):
                 shape = sources.model_meta(new)["input_shape"]
-                st.warning(f"This model reads inputs of shape {shape}; {dataset} has {sample_shape}. "
-                           "Pick a matching dataset.")
+                st.warning(md("This model reads inputs of shape {}; {} has {}. Pick a matching dataset.",
+                              shape, dataset, sample_shape))
         if not sources.list_models(dataset, sample_shape):
             return None
         return widgets.model_picker("Model", dataset, sample_shape)
@@ -133,7 +134,7 @@ def draw_map(model_id: str, dataset: str, split: str, class_names: tuple[str, ..
         figures.add_cloud(fig, np.asarray(proj.transform(cloud.reshape(-1, cloud.shape[-1]))))
     st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
-    st.caption(_map_caption(method, codes_mode, len(y)))
+    st.caption(plain(_map_caption(method, codes_mode, len(y))))
 
 
 def _map_caption(method: str, codes_mode: str, n: int) -> str:
@@ -153,9 +154,9 @@ def detail_panel(model_id: str, dataset: str, split: str, x: np.ndarray, y: np.n
     i = sel[0]
     codes = cache.get_codes(model_id, dataset, split)
     recon = cache.decode(model_id, codes[i:i + 1])
-    st.subheader(f"Point #{i}: {class_names[y[i]]}")
+    st.subheader(md("Point #{}: {}", i, class_names[y[i]]))
     if len(sel) > 1:
-        st.caption(f"{len(sel)} points selected; showing the first.")
+        st.caption(md("{} points selected; showing the first.", len(sel)))
     pair = np.concatenate([x[i:i + 1], recon])
     if x.ndim == 4:
         widgets.show_images(pair, ["input", "reconstruction"], size=120)
@@ -165,7 +166,7 @@ def detail_panel(model_id: str, dataset: str, split: str, x: np.ndarray, y: np.n
     st.markdown("**Nearest neighbours in latent space**")
     widgets.show_samples(x[nn], caption=" ".join(f"{class_names[y[j]]}" for j in nn), size=48)
     same = float(np.mean(y[nn] == y[i]))
-    st.caption(f"{same:.0%} of its {len(nn)} nearest codes share its label.")
+    st.caption(md("{:.0%} of its {} nearest codes share its label.", same, len(nn)))
     a, b = st.columns(2)
     if a.button("Set as endpoint A", help="Start of the interpolation on Compare and Interpolate"):
         state.set_endpoints(i, state.endpoints(len(y), y)[1])

@@ -1,6 +1,8 @@
 """Export: codes and maps as tables, the model as a zip, figures, and a TensorBoard Projector bundle.
 
-The CSV and the checkpoint zip are ready at once; the heavier files (Parquet,
+The CSV is ready at once. The checkpoint zip is built when asked (a folder can
+hold large extra files: it is never re-read on a rerun) and kept while the
+folder's files keep their sizes and times; the heavier files (Parquet,
 Projector sprite, figure, "everything" zip) are built when asked and kept for
 this session until the model, data or map changes.
 """
@@ -19,8 +21,10 @@ from aeviz.render.export import (embedding_table, figure_bytes, folder_files, ka
                           projector_files, table_to_csv, table_to_parquet, zip_bytes)
 from aeviz.render.images import is_image_shape
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md, plain
 
-PREPARED = "aeviz.export.prepared"      # {"key": fingerprint, "files": {name: bytes}, "notes": [...]}
+PREPARED = "aeviz.export.prepared"      # {"key": fingerprint, "files": {name: bytes}, "zips": {...}, "notes": [...]}
+CKPT_ZIP = "aeviz.export.ckpt_zip"      # {"key": checkpoint_signature(...), "zip": bytes}: zipped once on request
 MAX_PROJECTOR = 10_000                  # points in the Projector bundle (sprite <= 8192 px a side)
 
 INTRO = ("Take the codes, the map and the model with you: as tables for pandas or R, as a "
@@ -52,8 +56,8 @@ def main() -> None:
 
 def tables_panel(table: dict, stem: str, method: str, n: int, d: int) -> None:
     st.subheader("Codes and map coordinates")
-    st.caption(f"{n:,} rows: index, label, class, the {method} map's x and y, and the {d} code "
-               "dimensions z0.. (VAE: the posterior mean).")
+    st.caption(md("{:,} rows: index, label, class, the {} map's x and y, and the {} code dimensions z0.. "
+                  "(VAE: the posterior mean).", n, method, d))
     st.download_button("Download CSV", table_to_csv(table), file_name=f"{stem}.csv", mime="text/csv",
                        on_click="ignore", key="_w.export.csv")
 
@@ -71,14 +75,43 @@ def _checkpoint_files(model_id: str) -> dict[str, bytes]:
         return folder_files(folder, name)
 
 
+def checkpoint_signature(model_id: str) -> tuple:
+    """What the checkpoint zip depends on, from file metadata only (nothing is read).
+
+    A folder: its path and each file's (relative path, size, mtime); a model built
+    in memory (PCA, a built-in recipe): its cache key.
+    """
+    ckpt = cache.get_model(model_id)
+    if ckpt.path is None or not Path(ckpt.path).is_dir():
+        return (model_id, cache.model_key(model_id))
+    folder = Path(ckpt.path)
+    stats = [(p.relative_to(folder).as_posix(), p.stat()) for p in sorted(folder.rglob("*"))
+             if p.is_file() and not p.is_symlink()]
+    return (model_id, str(folder), tuple((rel, s.st_size, s.st_mtime_ns) for rel, s in stats))
+
+
+def _checkpoint_kb(model_id: str, signature: tuple) -> float:
+    """Size shown before zipping: the folder's files, or the weights of an in-memory model."""
+    if len(signature) == 3:
+        return sum(size for _, size, _ in signature[2]) / 1024
+    tensors = cache.get_model(model_id).model.state_dict().values()
+    return sum(t.numel() * t.element_size() for t in tensors) / 1024
+
+
 def checkpoint_panel(model_id: str) -> None:
     st.subheader("The model")
-    files = _checkpoint_files(model_id)
-    size = sum(len(v) for v in files.values())
+    key = checkpoint_signature(model_id)
     name = model_id.split(":", 1)[1]
-    st.caption(f"{sources.model_label(model_id)}: config.json + model.safetensors + history, "
-               f"{size / 1024:.0f} KB. Load it with `python -m aeviz` or upload it on Explore.")
-    st.download_button("Download checkpoint (.zip)", zip_bytes(files), file_name=f"{name}.zip",
+    st.caption(md("{}: config.json + model.safetensors + history, {:.0f} KB. Load it with `python -m aeviz` "
+                  "or upload it on Explore.", sources.model_label(model_id), _checkpoint_kb(model_id, key)))
+    ready = st.session_state.get(CKPT_ZIP)
+    if ready is None or ready["key"] != key:
+        if not st.button("Prepare the checkpoint (.zip)", key="_w.export.ckpt_prepare"):
+            return
+        with st.spinner("Zipping the checkpoint…"):
+            ready = {"key": key, "zip": zip_bytes(_checkpoint_files(model_id))}
+        st.session_state[CKPT_ZIP] = ready
+    st.download_button("Download checkpoint (.zip)", ready["zip"], file_name=f"{name}.zip",
                        mime="application/zip", on_click="ignore", key="_w.export.ckpt")
 
 
@@ -119,12 +152,14 @@ def bundle_panel(key: tuple, model_id: str, table: dict, codes: np.ndarray, x: n
         if st.button("Prepare these files", key="_w.export.prepare"):
             with st.spinner("Building the files…"):
                 files, notes = _prepare(model_id, table, codes, x, y, class_names, pts, method)
-            st.session_state[PREPARED] = {"key": key, "files": files, "notes": notes}
+                projector = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("projector/")}
+                zips = {"projector": zip_bytes(projector), "all": zip_bytes(files)}     # once, not per rerun
+            st.session_state[PREPARED] = {"key": key, "files": files, "zips": zips, "notes": notes}
             st.rerun()                          # redraw without the button
         return
     files = prepared["files"]
     for note in prepared["notes"]:
-        st.info(note)
+        st.info(plain(note))
     c = st.columns(4)
     if "embeddings.parquet" in files:
         c[0].download_button("Parquet", files["embeddings.parquet"], file_name=f"{stem}.parquet",
@@ -133,10 +168,9 @@ def bundle_panel(key: tuple, model_id: str, table: dict, codes: np.ndarray, x: n
     c[1].download_button(f"Map ({fig_name.rsplit('.', 1)[1].upper()})", files[fig_name],
                          file_name=f"{stem}-map.{fig_name.rsplit('.', 1)[1]}", on_click="ignore",
                          key="_w.export.figure")
-    projector = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("projector/")}
-    c[2].download_button("Projector bundle (.zip)", zip_bytes(projector), file_name=f"{stem}-projector.zip",
+    c[2].download_button("Projector bundle (.zip)", prepared["zips"]["projector"], file_name=f"{stem}-projector.zip",
                          mime="application/zip", on_click="ignore", key="_w.export.projector")
-    c[3].download_button("Everything (.zip)", zip_bytes(files), file_name=f"{stem}-export.zip",
+    c[3].download_button("Everything (.zip)", prepared["zips"]["all"], file_name=f"{stem}-export.zip",
                          mime="application/zip", on_click="ignore", key="_w.export.all", type="primary")
     st.caption(PROJECTOR_HELP)
 

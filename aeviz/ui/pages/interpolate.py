@@ -21,6 +21,7 @@ from aeviz.render import images as imaging
 from aeviz.core.errors import ConfigError, ProjectionError
 from aeviz.latent.paths import MAX_STEPS, METHODS as PATHS, class_mean, interpolate, random_member
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md
 
 MAP_KEY = "_w.interp.map"
 CLICK_KEY = "aeviz.interp.click_sets"       # what a click on the map sets: "A" | "B" | "via"
@@ -81,8 +82,8 @@ def endpoint_controls(codes: np.ndarray, y: np.ndarray,
     c3.text_input("Via points (indices, in order)", key="_w.interp.via", on_change=_set_via,
                   help=f"Up to {MAX_VIA} points the path passes through between A and B, e.g. 12, 40.")
     via = _parse_indices(st.session_state.get(VIA_KEY, ""), len(y))
-    st.caption(f"A = #{a} (a {class_names[y[a]]}), B = #{b} (a {class_names[y[b]]})"
-               + (f", via {', '.join(f'#{i}' for i in via)}" if via else ""))
+    st.caption(md("A = #{} (a {}), B = #{} (a {})", a, class_names[y[a]], b, class_names[y[b]])
+               + (md(", via {}", ", ".join(f"#{i}" for i in via)) if via else ""))
     order = [a, *via, b]
     marks = {"A": a, **{f"v{k + 1}": i for k, i in enumerate(via)}, "B": b}
     return codes[order].astype(np.float64), marks
@@ -130,7 +131,7 @@ def _class_endpoints(codes: np.ndarray, y: np.ndarray,
         return pts, dict(zip(names, pts))
     idx = [random_member(y, c, int(seed) + k) for k, c in enumerate(chain)]
     state.set_endpoints(idx[0], idx[-1])
-    st.caption(f"Random members (seed {seed}): " + ", ".join(f"{n} = #{i}" for n, i in zip(names, idx)))
+    st.caption(md("Random members (seed {}): {}", seed, ", ".join(f"{n} = #{i}" for n, i in zip(names, idx))))
     return codes[idx].astype(np.float64), dict(zip(names, idx))
 
 
@@ -195,14 +196,14 @@ def map_panel(model_id: str, dataset: str, split: str, method: str, codes: np.nd
             if not isinstance(v, (int, np.integer)):       # class means: not a data point
                 figures.add_marker(fig, to_map(model_id, dataset, split, m, np.asarray(v)[None])[0], name)
     except (ImportError, AttributeError, ProjectionError) as e:
-        st.caption(f"The path cannot be drawn on a {m} map here ({e}).")
+        st.caption(md("The path cannot be drawn on a {} map here ({}).", m, e))
     fig.update_layout(dragmode="pan")
     st.plotly_chart(fig, key=MAP_KEY, on_select=_on_click, selection_mode=("points",),
                     config={"displaylogo": False})
     st.radio("Clicking a point sets", ["A", "B", "via"], horizontal=True, key=CLICK_KEY,
              format_func={"A": "endpoint A", "B": "endpoint B", "via": "adds a via point"}.get)
     note = "" if m == method else f" (the {codes.shape[1]}-D codes drawn with PCA)"
-    st.caption(f"{m} map{note}; dotted line: the path, through the projection.")
+    st.caption(md("{} map{}; dotted line: the path, through the projection.", m, note))
 
 
 # --- the walk (fragment) -----------------------------------------------------------

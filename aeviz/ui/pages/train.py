@@ -2,8 +2,9 @@
 
 Training runs in a thread (``aeviz.training.jobs``): the page polls it
 from a ``st.fragment(run_every=...)``, so the rest of the session stays
-responsive and other sessions are never blocked. Sizes are capped and at
-most ``MAX_CONCURRENT`` trainings run at once per server; later ones queue.
+responsive and other sessions are never blocked. Sizes and estimated compute
+are capped and at most ``MAX_CONCURRENT`` trainings run at once per server;
+later ones queue. A name being trained by another session is refused.
 A finished model is saved in the user models folder and shows up in every
 model picker as "(yours)".
 """
@@ -14,11 +15,13 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
                           NOISES, ModelConfig, TrainConfig)
-from aeviz.core import limits
+from aeviz.core import limits, owned
 from aeviz.core.errors import ConfigError
+from aeviz.models import compute
 from aeviz.models.families import MODELS
 from aeviz.core.paths import safe_name, user_models_dir
 from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.ui.text import md, plain
 from aeviz.training import jobs as tj
 
 JOB = "aeviz.train.job"             # this session's TrainingJob (one at a time)
@@ -45,8 +48,8 @@ def main() -> None:
         spec = config_form(ds, dataset)
         c1, c2 = st.columns([1, 3])
         start = c1.button("Start training", type="primary", disabled=busy or spec is None)
-        c2.caption(f"At most {tj.MAX_CONCURRENT} trainings run at once on this server "
-                   f"({tj.running_count()} running, {tj.queued_count()} waiting); later ones queue.")
+        c2.caption(md("At most {} trainings run at once on this server ({} running, {} waiting); "
+                      "later ones queue.", tj.MAX_CONCURRENT, tj.running_count(), tj.queued_count()))
         if start and spec is not None:
             x_train, x_test = ds.x_train, ds.x_test
             job = tj.TrainingJob(spec, x_train, x_test).start()
@@ -123,7 +126,8 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
                                   help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side.")
     decay = c2[3].number_input("Weight decay", 0.0, 1.0, 0.0, step=1e-5, format="%.5f", key="_w.train.decay",
                                disabled=fitted)
-    name = c[3].text_input("Save as", f"{dataset}-{family}-{latent}", key="_w.train.name",
+    default_name = tj.free_name(user_models_dir(), f"{dataset}-{family}-{latent}")   # -2, -3 if taken
+    name = c[3].text_input("Save as", default_name, key="_w.train.name",
                            help="Letters, digits, '.', '_' or '-'.")
     overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
     try:
@@ -144,18 +148,19 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
                                 kl_warmup_epochs=int(warmup), grad_clip=float(grad_clip),
                                 lr_schedule=schedule, augment=augment, augment_strength=float(strength),
                                 weight_decay=float(decay))
+        seconds = tj.check_compute(model_cfg, train_cfg, len(ds.x_train))
         spec = tj.JobSpec(model_cfg, train_cfg, dataset, safe_name(name.strip()), user_models_dir(), overwrite)
     except ConfigError as e:
-        st.error(str(e), icon=":material/warning:")
+        st.error(plain(e), icon=":material/warning:")
         return None
     try:
         _check_owner(spec)
         tj.check_target(spec)
-    except ConfigError as e:             # a normal situation after a run, not a mistake
-        st.warning(str(e), icon=":material/front_hand:")
+    except (ConfigError, owned.Busy) as e:     # a normal situation after a run, not a mistake
+        st.warning(plain(e), icon=":material/front_hand:")
         return None
-    st.caption(f"{model_cfg.parameter_count():,} parameters (estimate) · {len(ds.x_train):,} training "
-               f"images · saved to {spec.target.name}")
+    st.caption(md("{:,} parameters (estimate) · {:,} training images · about {} of compute · saved to {}",
+                  model_cfg.parameter_count(), len(ds.x_train), compute.duration(seconds), spec.target.name))
     return spec
 
 
@@ -176,10 +181,10 @@ def progress_panel(job: tj.TrainingJob, polling: bool) -> None:
     if polling and snap.finished:
         st.rerun()
     name = job.spec.save_name
-    st.subheader(f"Training {name}")
+    st.subheader(md("Training {}", name))
     if snap.state == "queued":
-        st.info(f"Waiting for a free training slot (position {snap.queue_position} in the queue): at most "
-                f"{tj.MAX_CONCURRENT} trainings run at once on this server.", icon=":material/hourglass_top:")
+        st.info(md("Waiting for a free training slot (position {} in the queue): at most {} trainings run at "
+                   "once on this server.", snap.queue_position, tj.MAX_CONCURRENT), icon=":material/hourglass_top:")
     text = f"epoch {snap.epoch} of {snap.epochs} · {snap.seconds:.0f} s"
     st.progress(snap.progress, text=text)
     if not snap.finished and st.button("Cancel training", key="_w.train.cancel"):
@@ -200,7 +205,7 @@ def _check_owner(spec: tj.JobSpec) -> None:
 
 
 def _done(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
-    st.success(snap.message, icon=":material/check_circle:")
+    st.success(plain(snap.message), icon=":material/check_circle:")
     _adopt(job)
 
 
@@ -213,14 +218,14 @@ def _adopt(job: tj.TrainingJob) -> None:
     if job.spec.dataset_name == state.dataset():
         model_id = f"user:{path.name}"
         state.put(state.EXPLORE_MODEL, model_id)
-        st.info(f"{sources.model_label(model_id)} is now selected on Explore, Interpolate, Decode and "
-                "Export; add it on Compare from the model list.")
+        st.info(md("{} is now selected on Explore, Interpolate, Decode and Export; add it on Compare from "
+                   "the model list.", sources.model_label(model_id)))
 
 
 def _diverged(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
-    st.error(f"{snap.message}\n\nWhat to change: pick a lower learning rate (try "
-             f"{job.spec.train_config.lr / 10:g}), set a gradient clip such as 5, or train fewer/narrower "
-             "layers. With pixel data in [0, 1] the bernoulli likelihood is the stable choice.", icon=":material/error:")
+    st.error(md("{}\n\nWhat to change: pick a lower learning rate (try {:g}), set a gradient clip such as 5, "
+                "or train fewer/narrower layers. With pixel data in [0, 1] the bernoulli likelihood is the "
+                "stable choice.", snap.message, job.spec.train_config.lr / 10), icon=":material/error:")
     if snap.can_save_last_good and st.button(f"Save the last good weights (epoch {len(snap.history)})",
                                              key="_w.train.save_good"):
         with widgets.guard():
@@ -230,25 +235,26 @@ def _diverged(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
 
 
 def _cancelled(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
-    st.warning(snap.message, icon=":material/stop_circle:")
+    st.warning(plain(snap.message), icon=":material/stop_circle:")
 
 
 def _failed(job: tj.TrainingJob, snap: tj.JobSnapshot) -> None:
-    st.error(snap.message, icon=":material/warning:")
+    st.error(plain(snap.message), icon=":material/warning:")
 
 
 RESULTS = {"done": _done, "diverged": _diverged, "cancelled": _cancelled, "failed": _failed}
 
 
 def your_models() -> None:
+    sources.recover_user_models()               # a save killed midway is put back, with a notice
     folder = user_models_dir()
     names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")
                    and (p / "config.json").is_file()) if folder.is_dir() else []
     with st.expander(f"Your models ({len(names)})", expanded=False):
         if not names:
-            st.caption(f"None yet. Trained models are saved in {folder}.")
+            st.caption(md("None yet. Trained models are saved in {}.", folder))
         for n in names:
-            st.markdown(f"- {sources.model_label('user:' + n)}")
+            st.markdown("- " + plain(sources.model_label("user:" + n)))
 
 
 main()

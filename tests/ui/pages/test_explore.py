@@ -8,6 +8,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from aeviz.ui import state
+from aeviz.ui.text import plain
 from conftest import zip_bytes
 
 APP = str(Path(__file__).resolve().parents[3] / "app.py")
@@ -114,4 +115,4 @@ def test_a_malicious_zip_is_refused_with_a_message():
     at.session_state["zip"] = _zip({"../../evil/config.json": b"{}"})
     at.run()
     assert not at.exception
-    assert at.error and at.error[0].value.startswith("Upload refused:")
+    assert at.error and at.error[0].value.startswith(plain("Upload refused:"))     # shown as plain text

@@ -24,11 +24,11 @@ def app() -> AppTest:
 def test_downloads_and_prepared_bundle(app, tmp_path):
     app.run()
     assert not app.exception and not app.error
-    assert [b.label for b in app.get("download_button")] == ["Download CSV", "Download checkpoint (.zip)"]
+    assert [b.label for b in app.get("download_button")] == ["Download CSV"]    # the zip waits for a click
     app.button(key="_w.export.prepare").click().run()
     assert not app.exception and not app.error
     labels = [b.label for b in app.get("download_button")]
-    assert labels[2:] == ["Parquet", "Map (PNG)" if kaleido_available() else "Map (HTML)",
+    assert labels[1:] == ["Parquet", "Map (PNG)" if kaleido_available() else "Map (HTML)",
                           "Projector bundle (.zip)", "Everything (.zip)"]
     files = app.session_state[PREPARED]["files"]
     # the table holds the test split: 360 digits, 2 code dimensions, map = latent plane

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from aeviz.data.registry import load_dataset
 from aeviz.ui import state
+from aeviz.ui.text import plain
 from conftest import page_app
 
 PAGE = str(Path(__file__).resolve().parents[3] / "aeviz" / "ui" / "pages" / "interpolate.py")
@@ -26,7 +27,7 @@ def test_endpoints_by_index_with_via_points_and_the_slider(app):
     app.session_state["aeviz.interp.via"] = "5, 9"
     app.run()
     _ok(app)
-    assert any("A = #3" in c.value and "via #5, #9" in c.value for c in app.caption)
+    assert any("A = #3" in c.value and plain("via #5, #9") in c.value for c in app.caption)
     assert app.query_params["a"] == "3" and app.query_params["b"] == "17"
     strip = app.image[-1]                                  # the filmstrip: 3 segments x 8 steps + 1
     assert len(strip.value) == 25 and strip.captions[0].startswith("0 · 0.0")

@@ -172,3 +172,21 @@ def test_diverged_job_explains_and_can_keep_the_last_good_weights(app, monkeypat
     assert not app.exception
     assert len(load_checkpoint(user_models_dir() / "nan-run").history) == 1
     assert app.session_state[state.EXPLORE_MODEL] == "user:nan-run"
+
+
+def test_a_name_another_session_is_training_is_refused_and_not_the_default(app):
+    job = _job("digits-vae-2", 5000).start()           # session A trains the default name
+    try:
+        while job.snapshot().state != "running":
+            time.sleep(0.02)
+        app.run()                                       # session B
+        default = app.text_input(key="_w.train.name").value
+        assert default != "digits-vae-2" and default.startswith("digits-vae-2-")
+        assert not app.warning and not app.button[0].disabled
+        app.text_input(key="_w.train.name").set_value("digits-vae-2")
+        app.checkbox(key="_w.train.overwrite").check().run()
+        assert any("another training is writing" in w.value for w in app.warning)
+        assert app.button[0].disabled
+    finally:
+        job.cancel()
+        assert job.join(10)
