@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from aeviz.ui import cache
 from aeviz.ui.text import md
 
 st.set_page_config(page_title="aeviz · latent-space lab", page_icon="🧭", layout="wide")
@@ -30,3 +31,5 @@ def _page(file: str, title: str, icon: str) -> st.Page:
 
 
 st.navigation([_page(*spec) for spec in PAGES]).run()
+# after the page is drawn: one-time costs of compute estimates, off the first paint's path
+cache.warm_compute()

@@ -156,7 +156,10 @@ class Driver:
                 msg = self._msg()
                 with contextlib.suppress(Exception):           # not every frame is a ForwardMsg
                     msg.ParseFromString(bytes(payload))
-                    if msg.WhichOneof("type") == "script_finished":
+                    # a run stopped early for a newer rerun (a widget event arrived meanwhile)
+                    # has not drawn the page: only complete runs end a step
+                    if msg.WhichOneof("type") == "script_finished" and \
+                            msg.script_finished != msg.FINISHED_EARLY_FOR_RERUN:
                         self.s.finished += 1
                         self.changed.set()
         ws.on("framereceived", frame)

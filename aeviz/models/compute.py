@@ -129,6 +129,14 @@ def _benchmark() -> float:
     return flops / max(best, 1e-6)
 
 
+def warm() -> None:
+    """Pay this process's one-time costs now: the first count on the meta device makes torch
+    import its meta kernels (~2 s, once) and the speed is measured. The app calls it in a
+    background thread at start, so no request waits on either."""
+    flops_per_sample(ModelConfig(family="ae", input_shape=(1, 8, 8), hidden=(8,), latent_dim=2))
+    machine_flops_per_second()
+
+
 def estimate_seconds(flops_per_sample: float, samples: float, threads: int = 1) -> float:
     """Wall time of ``samples`` passes of ``flops_per_sample`` on ``threads`` of this machine."""
     return flops_per_sample * samples / (machine_flops_per_second() * max(1, threads))

@@ -26,6 +26,7 @@ Public API (stable; pages call these, never the backend's loaders directly):
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,3 +314,12 @@ def neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
     """Indices of the ``k`` codes nearest to ``codes[index]``, nearest first, itself excluded."""
     from aeviz.latent.trust import neighbours as nearest_codes
     return nearest_codes(codes, index, k)
+
+
+@st.cache_resource
+def warm_compute() -> threading.Thread:
+    """Once per server process: ``compute.warm`` in a background thread (see there), started
+    by app.py so the first upload or Train page does not pay ~2 s of imports."""
+    worker = threading.Thread(target=compute.warm, name="aeviz-warm-compute", daemon=True)
+    worker.start()
+    return worker

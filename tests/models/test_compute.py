@@ -94,3 +94,9 @@ def test_a_training_job_over_the_compute_budget_is_refused_before_it_starts(tmp_
     with pytest.raises(ConfigError, match="GFLOP per image"):
         tj.TrainingJob(spec, x)
     assert tj.running_count() == 0 and not (tmp_path / "huge").exists()
+
+
+def test_warm_pays_the_one_time_costs_up_front():
+    compute.warm()
+    assert "flops_per_second" in compute._bench
+    assert compute._forward_macs.cache_info().currsize >= 1
