@@ -24,6 +24,11 @@ UPLOAD_MAX_VALUES = 80_000_000
 UPLOAD_MAX_CLASSES = 256
 IMAGE_MAX_SIDE = 64
 IMAGE_MAX_SOURCE_PIXELS = 1 << 24
+# Pixels of all images in one upload, summed from their headers before any is decoded.
+# Decoding costs CPU per source pixel (a 702-byte lossless WebP of 4096x4096 takes 0.4-0.6 s),
+# so a per-image cap alone let one zip cost hours. 256 Mpx admits UPLOAD_MAX_ITEMS images of
+# 28x28 (157 Mpx) or 60,000 of 64x64 (246 Mpx) and costs at most ~10 s of decoding on one core.
+UPLOAD_MAX_TOTAL_PIXELS = 1 << 28
 
 # Zip archives (image uploads, checkpoint uploads)
 ZIP_MAX_FILES = 10_000
@@ -56,6 +61,17 @@ APP_MAX_WIDTH = 1024
 APP_MAX_PARAMETERS = 5_000_000
 APP_MAX_SAMPLES_SEEN = 6_000_000
 APP_MAX_CONCURRENT_TRAININGS = 2
+# Compute budgets: estimated from FLOPs (aeviz.models.compute) against this machine's speed,
+# because parameters and images seen let a 4.9 M-parameter conv model cost ~500 h of one slot.
+APP_MAX_TRAIN_SECONDS = 20 * 60                     # estimated wall time of one app training run
+APP_MAX_TRAIN_WALL_SECONDS = 2 * APP_MAX_TRAIN_SECONDS   # hard stop of a run (estimates are rough)
+APP_MAX_ENCODE_SECONDS = 60                         # estimated time to encode one split with a user's model
+
+# Per-session uploads: what one browser session may keep of uploaded checkpoints (disk and RAM:
+# each kept model is also loaded), so re-sending a 33 MB model does not grow the server without end
+UPLOAD_SESSION_MAX_MODELS = 5
+UPLOAD_SESSION_MAX_BYTES = 400 * MiB
+UPLOAD_NAME_MAX_CHARS = 80
 
 # Downloaded dataset files
 DOWNLOAD_MAX_BYTES = 512 * MiB
@@ -82,7 +98,7 @@ REPORT_MAX_BYTES = 4 * MiB
 @dataclass(frozen=True)
 class Limit:
     value: int
-    unit: str                   # "bytes", "count", "pixels", "chars", "x" (a ratio)
+    unit: str                   # "bytes", "count", "pixels", "chars", "seconds", "x" (a ratio)
     where: tuple[str, ...]      # the modules that enforce it, each reading the constant
     what: str                   # what it bounds, and why where that is not obvious
 
@@ -162,19 +178,21 @@ LIMITS: dict[str, Limit] = {
     "REPORT_MAX_BYTES": Limit(REPORT_MAX_BYTES, "bytes", ("aeviz.metrics.report",),
                               "a comparison report read back to check it is aeviz's own"),
     "SEED_MAX": Limit(SEED_MAX, "count", ("aeviz.cli.main",), "a random seed (numpy's 32-bit range)"),
+    "UPLOAD_MAX_TOTAL_PIXELS": Limit(UPLOAD_MAX_TOTAL_PIXELS, "pixels", (_IMAGES,),
+                                     "all images of one upload, from their headers, before decoding"),
+    "APP_MAX_TRAIN_SECONDS": Limit(APP_MAX_TRAIN_SECONDS, "seconds", ("aeviz.training.jobs",),
+                                   "estimated wall time of one training run from the app"),
+    "APP_MAX_TRAIN_WALL_SECONDS": Limit(APP_MAX_TRAIN_WALL_SECONDS, "seconds", ("aeviz.training.jobs",),
+                                        "wall time after which an app training run is stopped"),
+    "APP_MAX_ENCODE_SECONDS": Limit(APP_MAX_ENCODE_SECONDS, "seconds", ("aeviz.ui.cache",),
+                                    "estimated time to encode a split with an uploaded or user model"),
+    "UPLOAD_SESSION_MAX_MODELS": Limit(UPLOAD_SESSION_MAX_MODELS, "count", ("aeviz.ui.sources",),
+                                       "uploaded models one session keeps at once"),
+    "UPLOAD_SESSION_MAX_BYTES": Limit(UPLOAD_SESSION_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
+                                      "checkpoint files one session keeps on disk (two of the largest models)"),
+    "UPLOAD_NAME_MAX_CHARS": Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources",),
+                                   "an uploaded file's name as shown in labels"),
 }
-
-# compute budgets: estimated from FLOPs (aeviz.models.compute) against this machine's speed,
-# because parameters and images seen let a 4.9 M-parameter conv model cost ~500 h of one slot.
-APP_MAX_TRAIN_SECONDS = 20 * 60                     # estimated wall time of one app training run
-APP_MAX_TRAIN_WALL_SECONDS = 2 * APP_MAX_TRAIN_SECONDS   # hard stop of a run (estimates are rough)
-APP_MAX_ENCODE_SECONDS = 60                         # estimated time to encode one split with a user's model
-LIMITS["APP_MAX_TRAIN_SECONDS"] = Limit(APP_MAX_TRAIN_SECONDS, "seconds", ("aeviz.training.jobs",),
-                                        "estimated wall time of one training run from the app")
-LIMITS["APP_MAX_TRAIN_WALL_SECONDS"] = Limit(APP_MAX_TRAIN_WALL_SECONDS, "seconds", ("aeviz.training.jobs",),
-                                             "wall time after which an app training run is stopped")
-LIMITS["APP_MAX_ENCODE_SECONDS"] = Limit(APP_MAX_ENCODE_SECONDS, "seconds", ("aeviz.ui.cache",),
-                                         "estimated time to encode a split with an uploaded or user model")
 
 
 def table() -> str:
@@ -185,24 +203,3 @@ def table() -> str:
         where = ", ".join(f"`{module}`" for module in lim.where)
         rows.append(f"| `{name}`: {lim.what} | {value} | {lim.unit} | {where} |")
     return "\n".join(rows)
-
-
-# Pixels of all images in one upload, summed from their headers before any is decoded.
-# Decoding costs CPU per source pixel (a 702-byte lossless WebP of 4096x4096 takes 0.4-0.6 s),
-# so a per-image cap alone let one zip cost hours. 256 Mpx admits UPLOAD_MAX_ITEMS images of
-# 28x28 (157 Mpx) or 60,000 of 64x64 (246 Mpx) and costs at most ~10 s of decoding on one core.
-UPLOAD_MAX_TOTAL_PIXELS = 1 << 28
-LIMITS["UPLOAD_MAX_TOTAL_PIXELS"] = Limit(UPLOAD_MAX_TOTAL_PIXELS, "pixels", (_IMAGES,),
-                                          "all images of one upload, from their headers, before decoding")
-
-# per-session uploads: what one browser session may keep of uploaded checkpoints (disk and RAM:
-# each kept model is also loaded), so re-sending a 33 MB model does not grow the server without end
-UPLOAD_SESSION_MAX_MODELS = 5
-UPLOAD_SESSION_MAX_BYTES = 400 * MiB
-UPLOAD_NAME_MAX_CHARS = 80
-LIMITS["UPLOAD_SESSION_MAX_MODELS"] = Limit(UPLOAD_SESSION_MAX_MODELS, "count", ("aeviz.ui.sources",),
-                                            "uploaded models one session keeps at once")
-LIMITS["UPLOAD_SESSION_MAX_BYTES"] = Limit(UPLOAD_SESSION_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
-                                           "checkpoint files one session keeps on disk (two of the largest models)")
-LIMITS["UPLOAD_NAME_MAX_CHARS"] = Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources",),
-                                        "an uploaded file's name as shown in labels")

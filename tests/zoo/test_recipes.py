@@ -71,31 +71,28 @@ def test_build_writes_a_complete_checkpoint(tiny, tmp_path):
     assert zoo.check("tiny-ae", root=tmp_path)["status"] == "ok"
 
 
-def test_check_notices_changed_metrics(tiny, tmp_path):
-    path = zoo.build("tiny-ae", root=tmp_path, log=lambda m: None)
+def _check_with_sse(root, change) -> None:
+    """Build tiny-ae, rewrite its recorded sse_per_image with ``change(old)``, and assert that
+    `zoo check` (the function and the CLI) reports exactly that metric as changed."""
+    path = zoo.build("tiny-ae", root=root, log=lambda m: None)
     metrics = json.loads((path / "metrics.json").read_text())
-    metrics["sse_per_image"] *= 1.05
+    metrics["sse_per_image"] = change(metrics["sse_per_image"])
     (path / "metrics.json").write_text(json.dumps(metrics))
-    result = zoo.check("tiny-ae", root=tmp_path)
+    result = zoo.check("tiny-ae", root=root)
     assert result["status"] == "failed"
     assert [r[0] for r in result["rows"] if not r[3]] == ["sse_per_image"]
     parser = argparse.ArgumentParser()
     cli_zoo.add_arguments(parser)
-    assert cli_zoo.run(parser.parse_args(["check", "--root", str(tmp_path), "--threads", "1"])) == 1
+    assert cli_zoo.run(parser.parse_args(["check", "--root", str(root), "--threads", "1"])) == 1
+
+
+def test_check_notices_changed_metrics(tiny, tmp_path):
+    _check_with_sse(tmp_path, lambda old: old * 1.05)
 
 
 @pytest.mark.parametrize("stored", [None, "0.5", True, [1.0], {"v": 1}])
 def test_check_reports_a_damaged_metric_as_changed_not_a_crash(tiny, tmp_path, capsys, stored):
-    path = zoo.build("tiny-ae", root=tmp_path, log=lambda m: None)
-    metrics = json.loads((path / "metrics.json").read_text())
-    metrics["sse_per_image"] = stored            # null is how a NaN is saved; the rest hand edits
-    (path / "metrics.json").write_text(json.dumps(metrics))
-    result = zoo.check("tiny-ae", root=tmp_path)
-    assert result["status"] == "failed"
-    assert [r[0] for r in result["rows"] if not r[3]] == ["sse_per_image"]
-    parser = argparse.ArgumentParser()
-    cli_zoo.add_arguments(parser)
-    assert cli_zoo.run(parser.parse_args(["check", "--root", str(tmp_path), "--threads", "1"])) == 1
+    _check_with_sse(tmp_path, lambda old: stored)    # null is how a NaN is saved; the rest hand edits
     out = capsys.readouterr().out
     assert f"recorded {repr(stored)[:12]}" in out and "CHANGED" in out
 
