@@ -12,6 +12,7 @@ import importlib
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from aeviz.core import files, limits, owned
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     args.command_line = "python -m aeviz " + shlex.join(argv)
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _note          # aeviz's notices as one "note:" line each
+            return int(args._run(args) or 0)
     except AevizError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -69,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning (e.g. models.folder.Recovered) as one line on stderr, not Python's two-line form."""
+    print(f"note: {message}", file=sys.stderr)
 
 
 def parse_ints(text: str) -> tuple[int, ...]:

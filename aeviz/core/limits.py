@@ -72,6 +72,7 @@ APP_MAX_ENCODE_SECONDS = 60                         # estimated time to encode o
 UPLOAD_SESSION_MAX_MODELS = 5
 UPLOAD_SESSION_MAX_BYTES = 400 * MiB
 UPLOAD_NAME_MAX_CHARS = 80
+UPLOAD_SERVER_MAX_BYTES = 4096 * MiB     # all sessions together: many tabs of one person included
 
 # Downloaded dataset files
 DOWNLOAD_MAX_BYTES = 512 * MiB
@@ -190,6 +191,8 @@ LIMITS: dict[str, Limit] = {
                                        "uploaded models one session keeps at once"),
     "UPLOAD_SESSION_MAX_BYTES": Limit(UPLOAD_SESSION_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
                                       "checkpoint files one session keeps on disk (two of the largest models)"),
+    "UPLOAD_SERVER_MAX_BYTES": Limit(UPLOAD_SERVER_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
+                                     "checkpoint files all sessions of one server keep on disk"),
     "UPLOAD_NAME_MAX_CHARS": Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources",),
                                    "an uploaded file's name as shown in labels"),
 }

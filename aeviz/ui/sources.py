@@ -263,6 +263,13 @@ def _keep(found: Path, dest: Path, filename: str) -> None:
                 f"{used / 2**20:.0f} MB of uploads already; one session keeps at most "
                 f"{limits.UPLOAD_SESSION_MAX_BYTES // 2**20} MB: remove an uploaded model (✕ beside "
                 "its name, under the upload box) and upload again")
+        others = _other_sessions_bytes(dest.parent)
+        if others + used + size > limits.UPLOAD_SERVER_MAX_BYTES:
+            raise CheckpointError(
+                f"this server keeps {(others + used) / 2**20:.0f} MB of uploads for all its sessions "
+                f"and at most {limits.UPLOAD_SERVER_MAX_BYTES // 2**20} MB: {filename} "
+                f"({size / 2**20:.0f} MB) does not fit right now; remove an upload, try again once "
+                "other sessions have closed, or use the CLI (`python -m aeviz eval`) on your machine")
         state.uploads()[f"upload:{dest.name}"] = checkpoint.load_checkpoint(dest)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
@@ -293,6 +300,13 @@ def _content_digest(found: Path) -> str:
                     h.update(chunk)
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+def _other_sessions_bytes(own: Path) -> int:
+    """Bytes the other sessions of this machine keep: their ``aeviz-session-*`` folders lie
+    beside ours (one person with many tabs still meets the server's limit)."""
+    return sum(_folder_bytes(p) for p in own.parent.glob("aeviz-session-*")
+               if p != own and p.is_dir() and not p.is_symlink())
 
 
 def _folder_bytes(folder: Path) -> int:

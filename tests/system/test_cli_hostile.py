@@ -180,3 +180,14 @@ def test_a_replaceable_map_and_report_are_replaced(place):
         assert run_main(argv)[0] == 0
         assert run_main(argv)[0] == 0, argv
     assert (root / "r.md").is_file() and (root / "r.json").is_file()
+
+
+def test_an_interrupted_save_is_recovered_with_a_one_line_note(tmp_path):
+    target = tiny_checkpoint(tmp_path / "m")
+    weights = (target / "model.safetensors").read_bytes()
+    os.replace(target, tmp_path / ".m.old-4242")           # killed between the two renames
+    code, err = run_main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(target)])
+    assert code == 2 and (target / "model.safetensors").read_bytes() == weights   # back, not replaced
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: recovered the checkpoint {target} from an interrupted save (.m.old-4242)"]
+    assert "Recovered:" not in err and "already holds a checkpoint" in err

@@ -79,3 +79,17 @@ def test_the_byte_quota_refuses_a_model_that_does_not_fit_and_cleans_up(tmp_path
     with pytest.raises(CheckpointError, match="MB of uploads already.*remove an uploaded model"):
         session.add_upload(_model_zip(tmp_path, 1), "m1.zip")
     assert _kept(session) == before and list(state.uploads()) == [first]
+
+
+def test_the_server_wide_quota_counts_every_sessions_uploads(tmp_path, session, monkeypatch):
+    # another tab (or another person) already keeps most of what the server allows
+    other = tmp_path / "sessions" / "aeviz-session-other" / "0123456789abcdef"
+    other.mkdir(parents=True)
+    with open(other / "model.safetensors", "wb") as f:
+        f.truncate(3 * 2**20)                                  # sparse: a size, no disk
+    monkeypatch.setattr(limits, "UPLOAD_SERVER_MAX_BYTES", 3 * 2**20 + 1000)
+    with pytest.raises(CheckpointError, match="for all its sessions.*does not fit right now"):
+        session.add_upload(_model_zip(tmp_path), "m0.zip")
+    assert _kept(session) == [] and not state.uploads()
+    monkeypatch.setattr(limits, "UPLOAD_SERVER_MAX_BYTES", 4 * 2**20)
+    assert session.add_upload(_model_zip(tmp_path), "m0.zip") in state.uploads()
