@@ -84,3 +84,16 @@ def zip_bytes(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
             for name, data in pairs:
                 zf.writestr(name, data)
     return buf.getvalue()
+
+
+def run_main(argv: list[str]) -> tuple[int, str]:
+    """``python -m aeviz ARGV`` in-process: (exit code, stderr)."""
+    import contextlib
+    from aeviz.cli.main import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:          # argparse's exit for a bad flag
+            code = e.code
+    return code, err.getvalue()

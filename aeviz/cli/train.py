@@ -14,13 +14,18 @@ from aeviz.models.checkpoint import Checkpoint, save_checkpoint
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, NOISES,
                      ModelConfig, TrainConfig)
 from aeviz.models.families import MODELS, family_fields
+from aeviz.models.priors import PRIORS
 from aeviz.core.errors import ConfigError
 
 # options of the flags for fields some family reads (MODELS[f].uses); a field not named here,
 # e.g. a new family's coefficient, still gets a flag --name of its type and default
 FIELD_FLAGS = {"beta": dict(help="KL weight of a (beta-)VAE"),
                "noise": dict(choices=NOISES, help="corruption of a denoising AE"),
-               "sparsity": dict(help="L1 weight of a sparse AE")}
+               "sparsity": dict(help="L1 weight of a sparse AE"),
+               "prior": dict(choices=tuple(PRIORS), help="the prior an adversarial AE matches its codes "
+                             "to: " + "; ".join(f"{k}, {cls.help}" for k, cls in PRIORS.items())),
+               "prior_components": dict(help="components of the mixture prior"),
+               "prior_by_label": dict(help="each class to its own mixture component (labelled data)")}
 
 
 def add_datasets_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,7 +61,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     for name in family_fields():
         users = ", ".join(k for k, cls in MODELS.items() if name in cls.uses)
         value = getattr(d, name)
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+        kind = dict(action="store_true") if isinstance(value, bool) else dict(type=type(value), default=value)
+        p.add_argument("--" + name.replace("_", "-"), **kind,
                        **{"help": f"used by {users}", **FIELD_FLAGS.get(name, {})})
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
@@ -132,7 +138,7 @@ def _train_and_save(args, out: Path) -> int:
 
     try:
         result = train(model_cfg, train_cfg, data.x_train, data.x_test, device=args.device,
-                       on_epoch=on_epoch)
+                       on_epoch=on_epoch, y_train=data.y_train)
     finally:
         if bar is not None:
             bar.close()

@@ -1,4 +1,4 @@
-"""Paths through latent space: linear or spherical, through any number of waypoints.
+"""Paths through latent space: linear, spherical or a prior's geodesic, through any number of waypoints.
 
 A path of K waypoints with ``steps`` intervals per segment has
 (K - 1) * steps + 1 points and passes exactly through every waypoint.
@@ -60,8 +60,15 @@ class Path:
     waypoint_steps: np.ndarray  # (K,) int: index in ``points`` of each waypoint
 
 
-def interpolate(waypoints: np.ndarray, steps: int, method: str = "linear") -> Path:
-    """Walk through ``waypoints`` (K, D), K >= 2, with ``steps`` intervals per segment."""
+GEODESIC = "geodesic"            # the method that follows a prior's own geometry (a ``geodesic`` fn)
+
+
+def interpolate(waypoints: np.ndarray, steps: int, method: str = "linear",
+                geodesic: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> Path:
+    """Walk through ``waypoints`` (K, D), K >= 2, with ``steps`` intervals per segment.
+
+    ``method="geodesic"`` walks along ``geodesic(a, b, t)`` (a prior's shortest
+    paths: great circles on a sphere, hyperbolic geodesics on a hyperboloid)."""
     w = np.asarray(waypoints, dtype=np.float64)
     if w.ndim != 2 or not 2 <= len(w) <= MAX_WAYPOINTS:
         raise ConfigError(f"waypoints must be a (K, D) array with 2..{MAX_WAYPOINTS} rows, "
@@ -70,10 +77,11 @@ def interpolate(waypoints: np.ndarray, steps: int, method: str = "linear") -> Pa
         raise ConfigError("waypoints contain NaN or inf; pick points with finite codes")
     if not 1 <= int(steps) <= MAX_STEPS:
         raise ConfigError(f"steps must be in 1..{MAX_STEPS} per segment, got {steps}")
+    methods = {**METHODS, GEODESIC: geodesic} if geodesic is not None else METHODS
     try:
-        fn = METHODS[method]
+        fn = methods[method]
     except KeyError:
-        raise ConfigError(f"unknown interpolation {method!r}; known: {', '.join(METHODS)}") from None
+        raise ConfigError(f"unknown interpolation {str(method)[:40]!r}; known: {', '.join(methods)}") from None
     steps = int(steps)
     t_full = np.linspace(0.0, 1.0, steps + 1)
     parts, segs, ts = [], [], []

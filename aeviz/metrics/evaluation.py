@@ -23,6 +23,7 @@ from aeviz.metrics.codes import (REFERENCE_CODES, code_metrics, interpolation_sm
                             knn_accuracy_loo, off_manifold_share, trustworthiness)
 from aeviz.metrics.likelihood import (active_units, code_variances, elbo_terms, iwae_nll, kl, mse_per_pixel,
                            neg_elbo, recon_nll, reconstruction_errors, sse_per_image)
+from aeviz.metrics.prior_match import prior_match
 from aeviz.metrics.samples import generation_quality, real_reference
 from aeviz.models.families import Autoencoder, describe
 
@@ -73,6 +74,8 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
         if iwae_k is not None and not quick:
             out["iwae_k"] = int(iwae_k)
             out["iwae_nll"] = iwae_nll(model, x_lik, iwae_k, seed=seed)
+    if model.prior() is not None:              # VAE, AAE: how far q(z) is from the prior
+        out.update(prior_match(model, x, seed=seed))
     variances = code_variances(model, x)
     out["active_units"] = int((variances > 0.01).sum())
     out["code_var_mean"] = float(variances.mean())

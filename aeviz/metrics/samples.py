@@ -1,7 +1,8 @@
 """Are decoded random codes recognisable? The judge's confidence on generated samples.
 
 "An AE's latent space has holes, a VAE's does not": decode 1,000 codes drawn
-from N(0, I) (what a VAE was trained to accept) and, for deterministic
+from the model's prior (N(0, I) for a VAE and any family without a prior; an
+AAE's chosen prior) and, for deterministic
 models, from a Gaussian fitted to the train codes (mean + full covariance,
 the fairest simple sampler for an AE); then ask a classifier trained on real
 data how sure it is of each sample's class. The same scores on real test
@@ -13,7 +14,8 @@ import numpy as np
 
 from aeviz.metrics.judge import Judge
 from aeviz.core.errors import ConfigError
-from aeviz.models.families import Autoencoder
+from aeviz.models.families import Autoencoder, prior_draws
+from aeviz.models.priors import Normal
 
 N_SAMPLES = 1000
 CONFIDENT = 0.9
@@ -30,7 +32,7 @@ def judge_scores(judge: Judge, images: np.ndarray) -> dict[str, float]:
 
 def prior_codes(latent_dim: int, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
     """(n, D) float32 draws from N(0, I)."""
-    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+    return Normal(latent_dim).sample_numpy(n, seed)
 
 
 def fitted_codes(train_codes: np.ndarray, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
@@ -48,9 +50,10 @@ def fitted_codes(train_codes: np.ndarray, n: int = N_SAMPLES, seed: int = 0) -> 
 
 def generation_quality(model: Autoencoder, judge: Judge, *, n: int = N_SAMPLES, seed: int = 0,
                        train_codes: np.ndarray | None = None) -> dict[str, float]:
-    """prior_* scores for N(0, I) samples; fitted_* too when ``train_codes`` are given."""
+    """prior_* scores for samples of the model's prior (N(0, I) for a family without one);
+    fitted_* too when ``train_codes`` are given."""
     out = {f"prior_{k}": v for k, v in
-           judge_scores(judge, model.decode_numpy(prior_codes(model.config.latent_dim, n, seed))).items()}
+           judge_scores(judge, model.decode_numpy(prior_draws(model, n, seed))).items()}
     if train_codes is not None:
         z = fitted_codes(train_codes, n, seed)
         out.update({f"fitted_{k}": v for k, v in judge_scores(judge, model.decode_numpy(z)).items()})

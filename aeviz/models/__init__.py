@@ -3,3 +3,4 @@
 # before any aeviz.models module (config included) is used
 from aeviz.models import families  # noqa: F401  ae, dae, sae, vae, pca
 from aeviz.models import contractive  # noqa: F401  cae
+from aeviz.models import adversarial  # noqa: F401  aae

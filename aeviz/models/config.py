@@ -13,6 +13,7 @@ from typing import Any, get_type_hints
 
 from aeviz.core import limits
 from aeviz.core.errors import ConfigError
+from aeviz.models.priors import PRIORS, get_prior
 from aeviz.models.registry import MODELS      # filled by the family modules, see registry.py
 
 BACKBONES = ("mlp", "conv", "linear")
@@ -40,12 +41,18 @@ class ModelConfig:
     noise_level: float = 0.3             # dae: drop prob., std, or flip prob.
     sparsity: float = 1e-3               # sae: weight of the L1 penalty on the code
     contraction: float = 0.1             # cae: weight of ||d code / d input||_F^2
+    prior: str = "normal"                # aae: key of aeviz.models.priors.PRIORS
+    prior_components: int = 10           # aae: components of the mixture prior
+    prior_by_label: bool = False         # aae: each class to its own mixture component (needs labels)
 
     def __post_init__(self):
         family = self.family_class
         _check_choice("backbone", self.backbone, BACKBONES)
         _check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _check_choice("noise", self.noise, NOISES)
+        _check_choice("prior", self.prior, tuple(PRIORS))
+        if "prior" in family.uses:
+            get_prior(self.prior, self.latent_dim, self.prior_components)   # sizes it needs
         shape = self.input_shape
         if not 1 <= len(shape) <= 3 or any(s < 1 for s in shape):
             raise ConfigError(f"input_shape must be (D,) or (C, H, W) with positive sizes, got {shape}")
@@ -98,6 +105,9 @@ class ModelConfig:
 
     def parameter_count(self) -> int:
         """Upper-bound estimate, computed without building the model."""
+        return self._backbone_parameters() + self.family_class.extra_parameters(self)
+
+    def _backbone_parameters(self) -> int:
         d, z = self.input_size, self.latent_dim
         if self.family == "pca":
             return d * (z + 1) + z          # mean, components, explained variance

@@ -6,9 +6,11 @@ whose ``loss`` is what the trainer minimises: per image, summed over pixels,
 averaged over the batch (so a VAE's loss is its negative ELBO in nats).
 
 Callers never list family names: they read the class attributes of
-``MODELS[name]`` (``help``, ``variational``, ``closed_form``, ``uses``), so a new
+``MODELS[name]`` (``help``, ``variational``, ``closed_form``, ``uses``) and its
+hooks (``prior``, ``regularise``, ``extra_parameters``), so a new
 family is one registered class (here, or in its own module that the
-package's ``__init__`` imports, as ``contractive`` for ``cae``).
+package's ``__init__`` imports, as ``contractive`` for ``cae`` and ``adversarial``
+for ``aae``).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from torch import nn
 
 from aeviz.models.backbones import BACKBONES
 from aeviz.models.config import ModelConfig
+from aeviz.models.priors import Normal, Prior
 from aeviz.models.registry import MODELS, register     # callers import both from here too
 from aeviz.core.errors import ConfigError
 
@@ -93,6 +96,21 @@ class Autoencoder(nn.Module):
 
     def code_width(self) -> int:
         return self.config.latent_dim
+
+    @classmethod
+    def extra_parameters(cls, config: ModelConfig) -> int:
+        """Parameters beyond the shared backbone and head (an AAE's discriminator)."""
+        return 0
+
+    def prior(self) -> Prior | None:
+        """The p(z) this family trains its codes towards; None for a plain AE (no prior)."""
+        return None
+
+    def regularise(self, x: torch.Tensor, generator: torch.Generator | None, lr: float,
+                   state: dict, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """A further phase after each optimiser step on ``forward``'s loss (an AAE's adversarial
+        game); ``state`` persists across the run's steps. Returns batch metrics to log."""
+        return {}
 
     def encode(self, x: torch.Tensor):
         return self.head(self.encoder(x))                # (B, D)
@@ -214,6 +232,9 @@ class VAE(Autoencoder):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x).mean
 
+    def prior(self) -> Prior:
+        return Normal(self.config.latent_dim)
+
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
                 kl_weight: float = 1.0) -> ModelOutput:
         q = self.encode(x)
@@ -260,6 +281,10 @@ class PCAModel(Autoencoder):
         self.explained_variance.copy_((s[:k] ** 2 / max(1, len(flat) - 1)).float())
         return self
 
+    def prior(self) -> Prior:
+        # PCA scores are not unit-variance: probabilistic PCA's Gaussian, scaled per component
+        return Normal(self.config.latent_dim, scale=self.explained_variance.sqrt().numpy())
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return (x.flatten(1) - self.mean) @ self.components.T     # (B, D)
 
@@ -273,6 +298,12 @@ class PCAModel(Autoencoder):
         recon = (x_hat - x).pow(2).flatten(1).sum(1).mean()
         zero = recon.new_zeros(())
         return ModelOutput(recon, recon, zero, zero, z, x_hat)
+
+
+def prior_draws(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
+    """(n, D) float32 seeded codes from the model's prior; N(0, I) for a family without one
+    (what a VAE would accept: the question the app and the judge ask of every model)."""
+    return (model.prior() or Normal(model.config.latent_dim)).sample_numpy(n, seed)
 
 
 def describe(model: Autoencoder) -> str:

@@ -22,6 +22,7 @@ GL_THRESHOLD = 5000
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")   # Tableau 10, colour-blind-aware order
 SELECTED_COLOR = "#111111"
+PRIOR_COLOR = "#7b3294"           # draws of a prior, over codes or alone
 DIM_OPACITY = 0.25
 HOVER = "%{customdata[1]} · #%{customdata[0]}<extra></extra>"
 
@@ -125,6 +126,11 @@ def add_cloud(fig: go.Figure, points: np.ndarray, name: str = "posterior samples
     fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", name=name, hoverinfo="skip",
                              marker=dict(size=3, color=color, opacity=0.35), showlegend=True))
     return fig
+
+
+def prior_scatter(draws: np.ndarray, title: str) -> go.Figure:
+    """Draws of a prior (N, 2) on their own, square: the picture beside a prior picker."""
+    return style(add_cloud(go.Figure(), draws, "prior draws", PRIOR_COLOR), title, height=320)
 
 
 def style(fig: go.Figure, title: str = "", height: int = 420) -> go.Figure:

@@ -144,12 +144,13 @@ class TrainingJob:
 
     def __init__(self, spec: JobSpec, x_train: np.ndarray, x_test: np.ndarray | None = None,
                  on_saved: Callable[[Path], None] | None = None,
-                 time_budget_s: float = limits.APP_MAX_TRAIN_WALL_SECONDS):
+                 time_budget_s: float = limits.APP_MAX_TRAIN_WALL_SECONDS,
+                 y_train: np.ndarray | None = None):
         check_target(spec)
         check_compute(spec.model_config, spec.train_config, len(x_train))
         self.spec = spec
         self._budget_s = float(time_budget_s)
-        self._x_train, self._x_test = x_train, x_test
+        self._x_train, self._x_test, self._y_train = x_train, x_test, y_train
         self._on_saved = on_saved
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -230,7 +231,7 @@ class TrainingJob:
             stop = _Stop(self._cancel, self._budget_s)
             result = train(self.spec.model_config, self.spec.train_config, self._x_train,
                            self._x_test, device="cpu", on_step=self._on_step,
-                           on_epoch=self._on_epoch, cancel=stop)
+                           on_epoch=self._on_epoch, cancel=stop, y_train=self._y_train)
             self._after_training(result, stop.timed_out)
         except TrainingDiverged as e:
             with self._lock:

@@ -106,8 +106,12 @@ def kl_weight(epoch: int, warmup_epochs: int, steps_done: float = 0.0) -> float:
 def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
           x_test: np.ndarray | None = None, *, device: torch.device | str | None = None,
           on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None,
-          cancel: CancelFlag | None = None, model: Autoencoder | None = None) -> TrainResult:
+          cancel: CancelFlag | None = None, model: Autoencoder | None = None,
+          y_train: np.ndarray | None = None) -> TrainResult:
     """Train ``config`` on ``x_train`` (float32 in [0, 1], (N, *input_shape)).
+
+    ``y_train`` (N,) integer labels, for a family that uses them (an AAE with
+    ``prior_by_label``); each step ends with the family's ``regularise`` phase.
 
     Raises TrainingDiverged on a NaN/inf loss; ``error.model`` then holds the
     weights of the last epoch that finished cleanly.
@@ -120,6 +124,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
         history = [_evaluate_epoch(model, 0, x_train, x_test, device, train_cfg)]
         return TrainResult(model, history, False, time.perf_counter() - start)
     xt = to_tensor(x_train, device)                                   # one copy, (N, *shape)
+    yt = _labels(config, y_train, len(xt), device)                    # (N,) or None
+    phase: dict = {}                                                  # the regularise phase's state
     gen = torch.Generator(device=device).manual_seed(train_cfg.seed)
     cpu_gen = torch.Generator().manual_seed(train_cfg.seed + 1)       # batch order
     # fused Adam: one kernel for all parameters instead of a Python loop per tensor
@@ -141,7 +147,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
             if cancel is not None and cancel.is_set():
                 model.load_state_dict(good)
                 return TrainResult(model.eval(), history, True, time.perf_counter() - start)
-            xb = xt[perm[b * train_cfg.batch_size:(b + 1) * train_cfg.batch_size]]
+            rows = perm[b * train_cfg.batch_size:(b + 1) * train_cfg.batch_size]
+            xb = xt[rows]
             xb = augment(xb, train_cfg.augment_strength, gen)          # "none" returns xb itself
             if train_cfg.binarize:
                 xb = torch.bernoulli(xb, generator=gen)
@@ -165,10 +172,12 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
             if train_cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             opt.step()
+            metrics = {"loss": loss, "recon": recon, "kl": kl,
+                       **model.regularise(xb, gen, opt.param_groups[0]["lr"], phase,
+                                          None if yt is None else yt[rows])}
             step += 1
-            metrics = {"loss": loss, "recon": recon, "kl": kl}
-            for k in sums:
-                sums[k] += metrics[k] * len(xb)
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v * len(xb)
             if on_step:
                 on_step(step, metrics)
         row = {"epoch": epoch + 1, **{f"train_{k}": v / len(xt) for k, v in sums.items()}}
@@ -180,6 +189,15 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
         if on_epoch:
             on_epoch(epoch + 1, row)
     return TrainResult(model.eval(), history, False, time.perf_counter() - start)
+
+
+def _labels(config: ModelConfig, y: np.ndarray | None, n: int, device) -> torch.Tensor | None:
+    if not config.prior_by_label or "prior_by_label" not in config.family_class.uses:
+        return None
+    if y is None or len(y) != n:
+        raise ConfigError("prior_by_label places each class on its own prior component, so training "
+                          "needs one label per sample; use a labelled dataset or turn the flag off")
+    return torch.tensor(np.asarray(y, dtype=np.int64), device=device)       # a copy: y may be read-only
 
 
 @torch.no_grad()

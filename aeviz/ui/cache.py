@@ -40,7 +40,7 @@ from aeviz.core.paths import cache_dir
 from aeviz.data.registry import Dataset, load_dataset
 from aeviz.models import compute
 from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from aeviz.models.families import PCAModel
+from aeviz.models.families import prior_draws
 from aeviz.ui import sources, state
 from aeviz.zoo import recipes as zoo
 
@@ -261,16 +261,13 @@ def _metrics(key: str, dataset: str, split: str, quick: bool, _ckpt: Checkpoint)
 
 
 def get_prior_images(model_id: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` codes z ~ N(0, I) and their decodings (PCA: z ~ N(0, diag(explained variance)))."""
+    """``n`` codes from the model's prior (``families.prior_draws``) and their decodings."""
     return _prior(model_key(model_id), int(n), int(seed), get_model(model_id))
 
 
 @st.cache_data(max_entries=64)
 def _prior(key: str, n: int, seed: int, _ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
-    z = np.random.default_rng(seed).standard_normal((n, _ckpt.config.latent_dim)).astype(np.float32)
-    if isinstance(_ckpt.model, PCAModel):
-        # PCA scores are not unit-variance: sample its own Gaussian (probabilistic PCA's prior)
-        z = z * _ckpt.model.explained_variance.sqrt().numpy()
+    z = prior_draws(_ckpt.model, n, seed)
     return z, _ckpt.model.decode_numpy(z)
 
 
@@ -283,10 +280,7 @@ def get_prior_holes(model_id: str, dataset: str, seed: int, n: int = 1000) -> fl
 @st.cache_data(max_entries=64)
 def _prior_holes(key: str, dataset: str, seed: int, n: int, _ckpt: Checkpoint, _train_codes: np.ndarray) -> float:
     from aeviz.metrics.codes import off_manifold_share
-    z = np.random.default_rng(seed).standard_normal((n, _ckpt.config.latent_dim))
-    if isinstance(_ckpt.model, PCAModel):
-        z = z * _ckpt.model.explained_variance.sqrt().numpy()
-    return off_manifold_share(z, _train_codes)
+    return off_manifold_share(prior_draws(_ckpt.model, n, seed), _train_codes)
 
 
 def decode(model_id: str, z: np.ndarray) -> np.ndarray:

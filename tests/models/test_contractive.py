@@ -110,4 +110,4 @@ def test_the_cli_offers_it_with_its_coefficient(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    assert "{ae,dae,sae,vae,pca,cae}" in text and "--contraction" in text and "contractive AE" in text
+    assert "{ae,dae,sae,vae,pca,cae," in text and "--contraction" in text and "contractive AE" in text

@@ -7,6 +7,7 @@ import torch
 
 from aeviz.models.config import NOISES, ModelConfig
 from aeviz.core.errors import ConfigError
+from aeviz.models.priors import PRIORS
 from aeviz.models.families import MODELS, Posterior, build, describe, family_fields, reconstruction_nll
 
 SHAPES = [(1, 8, 8), (1, 28, 20), (3,)]
@@ -46,21 +47,34 @@ def test_every_family_declares_what_callers_read(family):
 
 def _changed(config: ModelConfig, name: str):
     value = getattr(config, name)
-    return NOISES[(NOISES.index(value) + 1) % len(NOISES)] if name == "noise" else 2 * value + 0.05
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str):                 # the next registered choice
+        choices = {"noise": NOISES, "prior": tuple(PRIORS)}[name]
+        return choices[(choices.index(value) + 1) % len(choices)]
+    return value + 1 if isinstance(value, int) else 2 * value + 0.05
+
+
+def _base(family: str, name: str) -> dict:
+    """Settings under which ``name`` can matter (components count only for a mixture prior)."""
+    return {"prior": "mixture"} if name == "prior_components" else {}
 
 
 @pytest.mark.parametrize("family", list(MODELS))
 def test_uses_is_exactly_what_the_loss_reads(family):
     """A field in ``uses`` moves the loss; a field another family uses does not."""
-    model = make(family)
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    base = model.config
-    def loss(**change):
-        model.config = base.replace(**change)
-        return model(x, generator=torch.Generator().manual_seed(0)).loss.item()
-    reference = loss()
+    labels = torch.arange(6)
+
+    def loss(config):
+        """forward's loss and what the regularise phase reports, from the same initial weights"""
+        torch.manual_seed(0)
+        model = build(config)
+        out = model(x, generator=torch.Generator().manual_seed(0)).loss.item()
+        return out, model.regularise(x, torch.Generator().manual_seed(0), 1e-3, {}, labels)
     for name in family_fields():
-        moved = loss(**{name: _changed(base, name)}) != reference
+        base = make(family).config.replace(**_base(family, name))
+        moved = loss(base.replace(**{name: _changed(base, name)})) != loss(base)
         assert moved == (name in MODELS[family].uses), \
             f"{family}: {name} " + ("moves the loss but is not in uses" if moved else "is in uses but inert")
 

@@ -7,8 +7,6 @@ the table stays fast; one case per command also runs as a real subprocess.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -16,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from aeviz.cli.main import COMMANDS, main
+from aeviz.cli.main import COMMANDS
 from aeviz.core import limits, owned
-from conftest import tiny_checkpoint
+from conftest import run_main, tiny_checkpoint
 
 LONG_NAME = "n" * (limits.PATH_COMPONENT_MAX_BYTES + 45)            # 300 bytes: over NAME_MAX
 
@@ -96,16 +94,6 @@ def snapshot(root: Path) -> dict[str, tuple]:
             body = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
             out[str(p.relative_to(root))] = (st.st_mode, body)
     return out
-
-
-def run_main(argv: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(argv)
-        except SystemExit as e:          # argparse's exit for a bad flag
-            code = e.code
-    return code, err.getvalue()
 
 
 def fill(argv: list[str], root: Path, ck: Path, path: str = "") -> list[str]:

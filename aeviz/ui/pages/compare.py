@@ -24,10 +24,12 @@ MAX_SHOWN = 10
 
 INTRO = ("The same handwritten digits, encoded by models with the same encoder and decoder "
          "network. The **autoencoder** (AE) is only asked to reconstruct; the **variational "
-         "autoencoder** (VAE) is also pulled towards a standard normal code distribution; **PCA** "
-         "is the best *linear* code. Select points with the box or lasso in any map: the same "
-         "images light up in the others.")
-PRIOR_NOTE = ("Each model decodes the same 16 random codes z ~ N(0, I), the VAE's prior. The VAE was "
+         "autoencoder** (VAE) is also pulled towards a standard normal code distribution; the "
+         "**adversarial autoencoder** (AAE, add it from the sidebar) is pulled towards a prior of "
+         "its own by a discriminator; **PCA** is the best *linear* code. Select points with the box "
+         "or lasso in any map: the same images light up in the others.")
+PRIOR_NOTE = ("Each model decodes 16 random codes from its prior: z ~ N(0, I) for the VAE and for a "
+              "model without a prior (the AE), the chosen prior for an AAE. The VAE and the AAE were "
               "trained so that codes drawn this way decode to plausible images; an AE was never told "
               "which codes are valid, so whether N(0, I) lands on its data depends on the scale and "
               "place its codes happened to take. The share under each grid measures it on 1,000 "
@@ -144,7 +146,7 @@ def slider_panel(ends: dict[str, tuple], labels: dict[str, str]) -> None:
 
 
 def prior_panel(models: list[str], dataset: str) -> None:
-    st.subheader("Random codes from N(0, I), decoded")
+    st.subheader("Random codes from each model's prior, decoded")
     st.caption(PRIOR_NOTE)
     cols = st.columns(len(models))
     for col, model_id in zip(cols, models):
@@ -168,12 +170,16 @@ METRIC_COLUMNS = {
     "active dims": ("active_units", "{}"),
     "kNN accuracy": ("knn_acc_1", "{:.1%}"),
     "map trustworthiness": ("map_trustworthiness", "{:.3f}"),
+    "prior match (1-NN)": ("prior_1nn_acc", "{:.1%}"),
 }
 METRIC_NOTE = ("**recon. error**: summed squared pixel error per test image (lower is better). "
                "**KL**: how far the VAE's codes are from N(0, I), in nats (only a VAE has one). "
                "**active dims**: code dimensions whose value varies across images. "
                "**kNN accuracy**: how often a code's nearest training code has the same label. "
-               "**map trustworthiness**: how well the 2-D map keeps each image's neighbours (1 = perfectly).")
+               "**map trustworthiness**: how well the 2-D map keeps each image's neighbours (1 = perfectly). "
+               "**prior match**: how often a nearest-neighbour classifier tells the codes from draws of the "
+               "model's prior (50% = it cannot: the codes fill the prior; a VAE is scored on one draw "
+               "z ~ q(z|x) per image). Models without a prior show —.")
 
 
 def metrics_row(metrics: dict) -> dict[str, str]:

@@ -18,6 +18,7 @@ MAP_KEY = "_w.explore.map"
 COLOURS = {"label": "class label", "error": "reconstruction error", "variance": "posterior variance (VAE)"}
 VAE_CODES = {"mean": "posterior mean", "sample": "one sampled z per point", "cloud": "cloud of samples"}
 N_CLOUD = 40
+N_PRIOR = 1000                 # prior draws drawn over the map
 MAX_CLOUD_POINTS = 12
 N_NEIGHBOURS = 8
 
@@ -37,10 +38,17 @@ def main() -> None:
                       "on the right.", sources.model_label(model_id), describe(ckpt.model)))
         method, params = projection_sidebar(ckpt.config.latent_dim)
         colour, codes_mode = style_sidebar(ckpt.config.is_variational)
+        prior = ckpt.model.prior()
+        with st.sidebar:
+            show_prior = prior is not None and st.checkbox(
+                md("Show {} draws of the prior ({})", N_PRIOR, prior.help), key="_w.explore.prior",
+                help="Where the model's prior puts its mass, mapped by the same projection: codes that "
+                     "cover it leave few holes for sampling.")
         x, y = ds.split(split)
         left, right = st.columns([3, 2])
         with left, widgets.guard():
-            draw_map(model_id, dataset, split, ds.class_names, y, method, params, colour, codes_mode)
+            draw_map(model_id, dataset, split, ds.class_names, y, method, params, colour, codes_mode,
+                     prior if show_prior else None)
         with right, widgets.guard():
             detail_panel(model_id, dataset, split, x, y, ds.class_names)
     query.sync_to_url(("dataset", "split", "model", "proj", "a", "b"))
@@ -113,13 +121,13 @@ def _on_select() -> None:
 
 
 def draw_map(model_id: str, dataset: str, split: str, class_names: tuple[str, ...], y: np.ndarray,
-             method: str, params: dict, colour: str, codes_mode: str) -> None:
+             method: str, params: dict, colour: str, codes_mode: str, prior=None) -> None:
     enc = cache.get_encoding(model_id, dataset, split)
     seed = state.seed()
     pts = cache.get_map(model_id, dataset, split, method, params, seed)
-    if codes_mode in ("sample", "cloud"):
+    if codes_mode in ("sample", "cloud") or prior is not None:
         proj = cache.get_projector(model_id, dataset, split, method, params, seed)
-        std = np.exp(0.5 * enc.logvar)
+        std = None if enc.logvar is None else np.exp(0.5 * enc.logvar)
     if codes_mode == "sample":
         eps = np.random.default_rng(seed).standard_normal(enc.codes.shape).astype(np.float32)
         pts = np.asarray(proj.transform(enc.codes + eps * std), dtype=np.float32)
@@ -132,6 +140,9 @@ def draw_map(model_id: str, dataset: str, split: str, class_names: tuple[str, ..
         eps = np.random.default_rng(seed).standard_normal((N_CLOUD, len(around), enc.codes.shape[1]))
         cloud = enc.codes[around][None] + eps.astype(np.float32) * std[around][None]   # (S, P, D)
         figures.add_cloud(fig, np.asarray(proj.transform(cloud.reshape(-1, cloud.shape[-1]))))
+    if prior is not None:
+        draws = prior.sample_numpy(N_PRIOR, seed)                           # (N_PRIOR, D)
+        figures.add_cloud(fig, np.asarray(proj.transform(draws)), "prior draws", figures.PRIOR_COLOR)
     st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     st.caption(plain(_map_caption(method, codes_mode, len(y))))

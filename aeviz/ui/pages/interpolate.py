@@ -19,7 +19,7 @@ import streamlit as st
 from aeviz.render import figures
 from aeviz.render import images as imaging
 from aeviz.core.errors import ConfigError, ProjectionError
-from aeviz.latent.paths import MAX_STEPS, METHODS as PATHS, class_mean, interpolate, random_member
+from aeviz.latent.paths import GEODESIC, MAX_STEPS, METHODS as PATHS, class_mean, interpolate, random_member
 from aeviz.ui import cache, query, sources, state, widgets
 from aeviz.ui.text import md
 
@@ -46,8 +46,10 @@ def main() -> None:
         x, y = ds.split(split)
         codes = cache.get_codes(model_id, dataset, split)
         waypoints, marks = endpoint_controls(codes, y, ds.class_names)
-        kind, steps = path_controls(len(waypoints))
-        path = interpolate(waypoints, steps, kind)
+        prior = cache.get_model(model_id).model.prior()
+        curved = prior is not None and not prior.euclidean        # sphere, hyperboloid
+        kind, steps = path_controls(len(waypoints), prior.name if curved else None)
+        path = interpolate(waypoints, steps, kind, prior.geodesic if curved else None)
         images = cache.decode(model_id, path.points)
         trust = cache.get_data_distance(model_id, dataset, split, state.seed()).ratio(path.points)
         left, right = st.columns([3, 2])
@@ -135,10 +137,14 @@ def _class_endpoints(codes: np.ndarray, y: np.ndarray,
     return codes[idx].astype(np.float64), dict(zip(names, idx))
 
 
-def path_controls(n_waypoints: int) -> tuple[str, int]:
+def path_controls(n_waypoints: int, curved_prior: str | None = None) -> tuple[str, int]:
+    """``curved_prior``: the name of a curved prior the codes live on, whose geodesic is offered first."""
     c1, c2 = st.columns(2)
-    kind = c1.radio("Path", list(PATHS), horizontal=True, key="_w.interp.kind",
-                    format_func={"linear": "linear", "slerp": "spherical (slerp)"}.get)
+    kinds = ([GEODESIC] if curved_prior else []) + list(PATHS)
+    names = {"linear": "linear", "slerp": "spherical (slerp)", GEODESIC: f"geodesic of the {curved_prior}"}
+    kind = c1.radio("Path", kinds, horizontal=True, key="_w.interp.kind" + (f".{curved_prior}" if curved_prior else ""),
+                    format_func=names.get,
+                    help="The geodesic is the shortest path on the manifold the codes were placed on.")
     steps = c2.slider("Steps per segment", 2, STEP_CAP, 8, key="_w.interp.steps",
                       help=f"{n_waypoints - 1} segment(s); every step is decoded.")
     return kind, steps

@@ -19,6 +19,7 @@ from aeviz.core import limits, owned
 from aeviz.core.errors import ConfigError
 from aeviz.models import compute
 from aeviz.models.families import MODELS
+from aeviz.models.priors import PRIORS, get_prior
 from aeviz.core.paths import safe_name, user_models_dir
 from aeviz.ui import cache, query, sources, state, widgets
 from aeviz.ui.text import md, plain
@@ -52,7 +53,7 @@ def main() -> None:
                       "later ones queue.", tj.MAX_CONCURRENT, tj.running_count(), tj.queued_count()))
         if start and spec is not None:
             x_train, x_test = ds.x_train, ds.x_test
-            job = tj.TrainingJob(spec, x_train, x_test).start()
+            job = tj.TrainingJob(spec, x_train, x_test, y_train=ds.y_train).start()
             st.session_state[JOB] = job
             st.session_state.pop(ADOPTED, None)
             state.own_models().add(spec.save_name)     # this session may now replace it
@@ -164,15 +165,49 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     return spec
 
 
-def family_widgets(cls: type) -> dict[str, float]:
-    """A number input for each field the family reads that has no widget of its own (a new
-    family's coefficient, e.g. cae's contraction); ModelConfig checks the value."""
+def family_widgets(cls: type) -> dict[str, object]:
+    """A widget for each field the family reads that has no widget of its own (a new family's
+    coefficient, e.g. cae's contraction; aae's prior), by the field's type; ModelConfig checks
+    the value. A family with a prior choice gets a picture of the prior."""
     names = [n for n in cls.uses if n not in DRAWN]
     cols = st.columns(4) if names else []
-    return {n: float(cols[i % 4].number_input(n.replace("_", " ").capitalize(), 0.0, None,
-                                                float(getattr(ModelConfig(), n)), format="%.4f",
-                                                key=f"_w.train.{n}", help=f"{cls.family}: {cls.help}"))
-            for i, n in enumerate(names)}
+    values = {n: _field_widget(cols[i % 4], n, cls) for i, n in enumerate(names)}
+    if "prior" in values:
+        _prior_picture(values["prior"], values.get("prior_components", 10))
+    return values
+
+
+FIELD_CHOICES = {"prior": tuple(PRIORS)}       # string fields and the registry they choose from
+FIELD_HELP = {"prior": "The distribution the discriminator pulls the codes towards: "
+                       + "; ".join(f"{k}: {c.help}" for k, c in PRIORS.items()) + ".",
+              "prior_components": "Components of the mixture prior (one per class for label placement).",
+              "prior_by_label": "Each class is pulled to its own mixture component (Makhzani et al.'s "
+                                "label-conditioned placement; needs a labelled dataset)."}
+
+
+def _field_widget(col, name: str, cls: type):
+    label = name.replace("_", " ").capitalize()
+    default = getattr(ModelConfig(), name)
+    key, help_text = f"_w.train.{name}", FIELD_HELP.get(name, f"{cls.family}: {cls.help}")
+    if isinstance(default, bool):
+        return bool(col.checkbox(label, default, key=key, help=help_text))
+    if isinstance(default, str):
+        choices = FIELD_CHOICES[name]
+        return col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
+    if isinstance(default, int):
+        return int(col.number_input(label, 1, 64, default, key=key, help=help_text))
+    return float(col.number_input(label, 0.0, None, float(default), format="%.4f", key=key, help=help_text))
+
+
+def _prior_picture(prior: str, components: int) -> None:
+    """2,000 draws of the chosen prior in its first two dimensions: what the codes will look like."""
+    try:
+        draws = get_prior(prior, 2, int(components)).sample_numpy(2000, seed=0)
+    except ConfigError as e:
+        st.caption(plain(e))
+        return
+    st.plotly_chart(figures.prior_scatter(draws, f"The {prior} prior (2,000 draws, first two dimensions)"),
+                    key="_w.train.prior_picture", config={"displaylogo": False})
 
 
 def progress_panel(job: tj.TrainingJob, polling: bool) -> None:

@@ -61,6 +61,16 @@ def test_colour_by_error_and_posterior_cloud_for_a_vae():
     assert len(cloud) == 1 and len(_arr(cloud[0]["x"])) == 40 * 2       # 40 draws for each selected point
 
 
+def test_the_prior_can_be_drawn_over_the_codes_of_a_model_that_has_one():
+    at = _explore()                                        # digits-vae-2: its prior is N(0, I)
+    at.checkbox(key="_w.explore.prior").check().run()
+    assert not at.exception, at.exception
+    draws = [t for t in _traces(at) if t.get("name") == "prior draws"]
+    assert len(draws) == 1 and len(_arr(draws[0]["x"])) == 1000
+    x, y = _arr(draws[0]["x"]), _arr(draws[0]["y"])        # a 2-D VAE's map is its latent plane
+    assert abs(float(np.std(x)) - 1) < 0.1 and abs(float(np.std(y)) - 1) < 0.1
+
+
 def test_one_sampled_code_per_point_moves_the_points():
     mean = _traces(_explore(**{state.COLOR_BY: "variance"}))[0]
     sampled = _traces(_explore(**{state.COLOR_BY: "variance", state.VAE_CODES: "sample"}))[0]

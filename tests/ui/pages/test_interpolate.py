@@ -71,3 +71,31 @@ def test_class_means_slerp_on_a_4d_vae(app):
     _ok(app)
     assert any("Class means" in c.value for c in app.caption)
     assert len(app.image[-1].value) == 9
+
+
+def _tiny_aae(prior: str) -> str:
+    from aeviz.core.paths import user_models_dir
+    from aeviz.models.checkpoint import save_checkpoint
+    from aeviz.models.config import ModelConfig
+    from aeviz.training.loop import seeded_model
+    cfg = ModelConfig(family="aae", prior=prior, input_shape=(1, 8, 8), hidden=(16,), latent_dim=3)
+    save_checkpoint(user_models_dir() / f"tiny-aae-{prior}", seeded_model(cfg, 0), dataset_name="digits")
+    return f"user:tiny-aae-{prior}"
+
+
+def test_a_curved_prior_offers_its_geodesic_first_and_walks_on_the_manifold(app):
+    import numpy as np
+    app.session_state[state.EXPLORE_MODEL] = _tiny_aae("sphere")
+    app.run()
+    _ok(app)
+    kind = app.radio(key="_w.interp.kind.sphere")
+    assert kind.options == ["geodesic of the sphere", "linear", "spherical (slerp)"] and kind.index == 0
+    # the flat models keep their own choice and its key
+    app.session_state[state.EXPLORE_MODEL] = "user:tiny-ae2"
+    app.run()
+    assert app.radio(key="_w.interp.kind").options == ["linear", "spherical (slerp)"]
+    from aeviz.latent.paths import interpolate
+    from aeviz.models.priors import get_prior
+    ends = np.array([[1.0, 0, 0], [0, 0.6, 0.8]])
+    path = interpolate(ends, 8, "geodesic", get_prior("sphere", 3).geodesic).points
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1, atol=1e-9)

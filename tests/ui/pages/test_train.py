@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from aeviz.models import families as models
 from aeviz.models.checkpoint import load_checkpoint
+from aeviz.models.priors import PRIORS
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.data.registry import load_dataset
 from aeviz.core.paths import user_models_dir
@@ -83,6 +84,26 @@ def test_a_family_coefficient_without_its_own_widget_gets_one(app):
     assert job.join(60) and job.snapshot().state == "done"
     saved = load_checkpoint(user_models_dir() / "cae-run")
     assert (saved.config.family, saved.config.contraction) == ("cae", 0.3)
+
+
+def test_an_aae_gets_a_prior_picker_with_a_picture_and_trains_by_label(app):
+    app.run()
+    app.selectbox(key="_w.train.family").set_value("aae").run()
+    assert app.selectbox(key="_w.train.prior").options == list(PRIORS)
+    app.selectbox(key="_w.train.prior").set_value("mixture")
+    app.checkbox(key="_w.train.prior_by_label").check()
+    app.number_input(key="_w.train.epochs").set_value(2)
+    app.text_input(key="_w.train.hidden.mlp").set_value("16")
+    app.text_input(key="_w.train.name").set_value("aae-run")
+    app.checkbox(key="_w.train.overwrite").check().run()
+    assert not app.exception and not app.error
+    pictures = [c for c in app.get("plotly_chart") if "prior_picture" in str(c.proto.id)]
+    assert pictures and "mixture prior" in pictures[0].proto.spec
+    app.button[0].click().run()
+    job = app.session_state[JOB]
+    assert job.join(60) and job.snapshot().state == "done", job.snapshot().message
+    saved = load_checkpoint(user_models_dir() / "aae-run").config
+    assert (saved.family, saved.prior, saved.prior_by_label) == ("aae", "mixture", True)
 
 
 def test_bad_settings_are_refused_before_starting(app):
