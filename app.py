@@ -15,6 +15,7 @@ PAGES = [  # (file in aeviz/ui/pages, title, icon)
     ("compare.py", "Compare", ":material/compare:"),
     ("explore.py", "Explore", ":material/scatter_plot:"),
     ("interpolate.py", "Interpolate", ":material/timeline:"),
+    ("timeline.py", "Timeline", ":material/play_circle:"),
     ("decode.py", "Decode anywhere", ":material/ads_click:"),
     ("train.py", "Train", ":material/model_training:"),
     ("export.py", "Export", ":material/download:"),

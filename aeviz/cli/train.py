@@ -10,7 +10,7 @@ from aeviz.cli.main import checked_dir, parse_ints, print_json, seed
 from aeviz.core import owned
 from aeviz.core.paths import checked_path
 from aeviz.models import folder
-from aeviz.models.checkpoint import Checkpoint, save_checkpoint
+from aeviz.models.checkpoint import Checkpoint
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, NOISES,
                      ModelConfig, TrainConfig)
 from aeviz.models.families import MODELS, family_fields
@@ -78,6 +78,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="random warps of training images (images only)")
     p.add_argument("--augment-strength", type=float, default=t.augment_strength,
                    help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side")
+    p.add_argument("--timeline", action="store_true",
+                   help="record the codes of 2,000 test images at 24 epochs and the weights at 3, "
+                        "for the app's Timeline page (a few MB in the checkpoint)")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, type=checked_dir, help="checkpoint folder to write")
@@ -126,26 +129,36 @@ def run_train(args) -> int:
 def _train_and_save(args, out: Path) -> int:
     from aeviz.data.registry import load_dataset
     from aeviz.metrics.evaluation import evaluate
-    from aeviz.training.loop import train
+    from aeviz.training.loop import resolve_device, seeded_model, train
+    from aeviz.training.timeline import Recorder, save_with_timeline
     data = load_dataset(args.dataset, args.data_dir, progress=_download_bar(args))
     model_cfg, train_cfg = configs_from_args(args, data.sample_shape)
     bar = None if args.no_progress or model_cfg.family_class.closed_form else _epoch_bar(train_cfg.epochs)
 
+    model = seeded_model(model_cfg, train_cfg.seed).to(resolve_device(args.device))
+    recorder = None
+    if args.timeline and not model_cfg.family_class.closed_form:
+        split = "test" if len(data.x_test) else "train"
+        recorder = Recorder(model, data.split(split)[0], train_cfg.epochs, split=split, seed=train_cfg.seed)
+
     def on_epoch(epoch: int, row: dict) -> None:
+        if recorder is not None:
+            recorder.on_epoch(epoch, row)
         if bar is not None:
             bar.set_postfix(train=f"{row['train_loss']:.2f}", test=f"{row.get('test_loss', 0):.2f}")
             bar.update(1)
 
     try:
         result = train(model_cfg, train_cfg, data.x_train, data.x_test, device=args.device,
-                       on_epoch=on_epoch, y_train=data.y_train)
+                       on_epoch=on_epoch, y_train=data.y_train, model=model)
     finally:
         if bar is not None:
             bar.close()
     ckpt = Checkpoint.of(result.model.cpu(), (train_cfg,), data.name, args.command_line, result.history)
     metrics = evaluate(ckpt, data, split="test", quick=True)
-    save_checkpoint(out, ckpt.model, stages=ckpt.stages, dataset_name=data.name,
-                    command=args.command_line, history=result.history, metrics=metrics, half=args.half)
+    save_with_timeline(out, ckpt.model, recorder and recorder.timeline(), stages=ckpt.stages,
+                       dataset_name=data.name, command=args.command_line, history=result.history,
+                       metrics=metrics, half=args.half)
     last = result.history[-1] if result.history else {}
     print(f"saved {out} ({result.seconds:.1f} s); test loss {last.get('test_loss', float('nan')):.3f}",
           file=sys.stderr)
@@ -184,6 +197,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true",
                    help="only reconstruction, ELBO/KL and active units (seconds; no kNN, judge or IWAE)")
+    p.add_argument("--parzen", action="store_true",
+                   help="Parzen-window log-likelihood of 10,000 decoded prior draws, bandwidth chosen "
+                        "on the last sixth of the train split (the GAN/AAE papers' protocol; a weak measure)")
 
 
 def run_eval(args) -> int:
@@ -192,7 +208,8 @@ def run_eval(args) -> int:
     ckpt, data = checkpoint_with_data(args)
     if args.iwae_k is not None and not 1 <= args.iwae_k <= 100_000:
         raise ConfigError(f"--iwae-k must be in 1..100000, got {args.iwae_k}")
-    result = evaluate(ckpt, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed, quick=args.quick)
+    result = evaluate(ckpt, data, split=args.split, iwae_k=args.iwae_k, seed=args.seed, quick=args.quick,
+                      parzen=args.parzen)
     if args.json:
         print_json(result)
     else:

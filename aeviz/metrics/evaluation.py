@@ -23,6 +23,7 @@ from aeviz.metrics.codes import (REFERENCE_CODES, code_metrics, interpolation_sm
                             knn_accuracy_loo, off_manifold_share, trustworthiness)
 from aeviz.metrics.likelihood import (active_units, code_variances, elbo_terms, iwae_nll, kl, mse_per_pixel,
                            neg_elbo, recon_nll, reconstruction_errors, sse_per_image)
+from aeviz.metrics.parzen import parzen as parzen_window, validation_split
 from aeviz.metrics.prior_match import prior_match
 from aeviz.metrics.samples import generation_quality, real_reference
 from aeviz.models.families import Autoencoder, describe
@@ -39,7 +40,7 @@ INTERP_STEPS = 16
 def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
              split: str = "test", *, iwae_k: int | None = None, seed: int = 0, quick: bool = False,
              data_dir: str | Path | None = None, limit: int | None = None,
-             binarize: bool | None = None) -> dict[str, Any]:
+             binarize: bool | None = None, parzen: bool = False) -> dict[str, Any]:
     """Metrics of one model on one dataset split.
 
     quick: only reconstruction, ELBO/KL and active units (for a first paint).
@@ -47,6 +48,8 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
     binarize: score likelihoods (ELBO, IWAE) on a seeded Bernoulli draw of the
     images; None = as the model was trained (TrainConfig.binarize of a checkpoint).
     iwae_k: importance samples for ``iwae_nll`` (VAE only; None = skip).
+    parzen: add the Parzen-window log-likelihood of decoded prior draws (``metrics.parzen``),
+    its bandwidth chosen on the train split's validation part; learned families only.
     """
     start = time.perf_counter()
     model, train_cfg = _resolve_model(checkpoint)
@@ -81,6 +84,11 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
     out["code_var_mean"] = float(variances.mean())
     if not quick:
         out.update(_slow_metrics(model, data, split, x, y, seed))
+    if parzen and split != "test":
+        raise ConfigError("the Parzen protocol scores the test split (its bandwidth is chosen on the "
+                          "train split's validation part); use split='test'")
+    if parzen and not model.closed_form:
+        out.update(parzen_window(model, validation_split(data.split("train")[0]), x, seed=seed))
     out["seconds"] = round(time.perf_counter() - start, 2)
     return out
 

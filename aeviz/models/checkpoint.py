@@ -80,7 +80,7 @@ def save_checkpoint(path: str | Path, model: Autoencoder, *, stages: Sequence[Tr
     stages = tuple(stages)
     bad = [n for n in (extra_files or {}) if not folder.is_checkpoint_file(n)]
     if bad:
-        raise CheckpointError(f"{bad[0]!r} is not a file of a checkpoint folder (only maps/NAME.npz)")
+        raise CheckpointError(f"{bad[0]!r} is not a file of a checkpoint folder (only maps/NAME.npz and the timeline)")
     meta = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
             "train": stages[0].to_dict() if stages else None,
             "stages": [s.to_dict() for s in stages],
@@ -111,10 +111,8 @@ def save_checkpoint(path: str | Path, model: Autoencoder, *, stages: Sequence[Tr
 
 def _write_folder(tmp: Path, model: Autoencoder, meta: dict, half: bool, history, metrics,
                   extra_files) -> None:
-    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-               for k, v in model.state_dict().items()}
     # serialised in memory, written by us: a full disk is an OSError, never safetensors' own error
-    (tmp / WEIGHTS).write_bytes(save_tensors(tensors, metadata={"format": FORMAT}))
+    (tmp / WEIGHTS).write_bytes(weights_bytes(model.state_dict(), half))
     _write_json(tmp / CONFIG, meta)
     _write_json(tmp / HISTORY, history or [])
     _write_json(tmp / METRICS, metrics or {})
@@ -122,6 +120,13 @@ def _write_folder(tmp: Path, model: Autoencoder, meta: dict, half: bool, history
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, tmp / name)
     _fsync_tree(tmp)
+
+
+def weights_bytes(state: dict[str, torch.Tensor], half: bool = False) -> bytes:
+    """A state dict as safetensors bytes (float16 when ``half``): what ``read_weights`` reads."""
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in state.items()}
+    return save_tensors(tensors, metadata={"format": FORMAT})
 
 
 def _cannot_write(path: Path, e: OSError) -> str:
@@ -183,7 +188,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     # assigned in place of the meta ones
     with torch.device("meta"):
         model = build(config)
-    state = _load_weights(path / WEIGHTS, model)
+    state = read_weights(path / WEIGHTS, model)
     model.load_state_dict(state, strict=True, assign=True)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise CheckpointError(f"{path / WEIGHTS} does not hold every tensor the config needs; re-save the model")
@@ -226,7 +231,7 @@ def _refuse_non_folder(path: Path) -> None:
     raise CheckpointError(f"{path.name} is {kind}, not a checkpoint folder, and is refused. {_REFUSED}")
 
 
-def _load_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
+def read_weights(file: Path, model: Autoencoder) -> dict[str, torch.Tensor]:
     """Read the weights bounded by what ``model`` needs; check the header against it before any tensor."""
     need = sum(t.numel() * 4 for t in model.state_dict().values())     # float32 at most (DTYPES)
     raw = reading.read_bytes(file, root=file.parent, what="weights", error=CheckpointError, hint=_RESAVE,

@@ -24,11 +24,25 @@ VERSION = 1
 CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.json", "metrics.json"
 
 _MAP_NAME = re.compile(r"maps/[A-Za-z0-9_-]{1,64}\.npz")
+_TIMELINE_NAME = re.compile(r"timeline\.npz|timeline/epoch-[0-9]{4}\.safetensors")   # training.timeline
 
 
 def is_checkpoint_file(rel: str) -> bool:
     """True for the relative paths aeviz writes inside a checkpoint folder."""
-    return rel in (CONFIG, WEIGHTS, HISTORY, METRICS) or bool(_MAP_NAME.fullmatch(rel))
+    return rel in (CONFIG, WEIGHTS, HISTORY, METRICS) or bool(_MAP_NAME.fullmatch(rel)) or \
+        bool(_TIMELINE_NAME.fullmatch(rel))
+
+
+def extra_files(path: Path) -> dict[str, Path]:
+    """The files beyond config, weights, history and metrics that aeviz wrote in the checkpoint
+    folder ``path`` (maps, the timeline), as save_checkpoint's ``extra_files`` to carry them over."""
+    found = {}
+    for file in sorted(path.rglob("*")):
+        rel = file.relative_to(path).as_posix()
+        if file.is_file() and not file.is_symlink() and is_checkpoint_file(rel) and \
+                rel not in (CONFIG, WEIGHTS, HISTORY, METRICS):
+            found[rel] = file
+    return found
 
 
 def check_replaceable(path: Path) -> None:

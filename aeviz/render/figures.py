@@ -22,7 +22,7 @@ GL_THRESHOLD = 5000
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")   # Tableau 10, colour-blind-aware order
 SELECTED_COLOR = "#111111"
-PRIOR_COLOR = "#7b3294"           # draws of a prior, over codes or alone
+PRIOR_COLOR = "#000000"           # draws of a prior, over codes or alone
 DIM_OPACITY = 0.25
 HOVER = "%{customdata[1]} · #%{customdata[0]}<extra></extra>"
 

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from aeviz.models import compute
-from aeviz.models.checkpoint import save_checkpoint
+from aeviz.training.timeline import Recorder, save_with_timeline
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core import limits, owned
 from aeviz.core.errors import AevizError, ConfigError, TrainingDiverged
 from aeviz.core.paths import safe_name
-from aeviz.training.loop import TrainResult, train
+from aeviz.training.loop import TrainResult, seeded_model, train
 
 MAX_CONCURRENT = limits.APP_MAX_CONCURRENT_TRAININGS   # public: the Train page and load tests read it
 THREADS_PER_JOB = 1             # torch intra-op threads (process-wide setting, see _run)
@@ -55,6 +55,7 @@ class JobSpec:
     save_name: str                  # folder name under models_dir, checked with safe_name
     models_dir: Path
     overwrite: bool = False         # replace an existing model of the same name
+    timeline: bool = False          # record training.timeline (the Timeline page)
 
     @property
     def target(self) -> Path:
@@ -152,6 +153,7 @@ class TrainingJob:
         self._budget_s = float(time_budget_s)
         self._x_train, self._x_test, self._y_train = x_train, x_test, y_train
         self._on_saved = on_saved
+        self._recorder: Recorder | None = None
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._state = "queued"
@@ -229,8 +231,10 @@ class TrainingJob:
             with self._lock:
                 self._state, self._started = "running", time.monotonic()
             stop = _Stop(self._cancel, self._budget_s)
+            model = seeded_model(self.spec.model_config, self.spec.train_config.seed)
+            self._recorder = self._watch(model)
             result = train(self.spec.model_config, self.spec.train_config, self._x_train,
-                           self._x_test, device="cpu", on_step=self._on_step,
+                           self._x_test, device="cpu", on_step=self._on_step, model=model,
                            on_epoch=self._on_epoch, cancel=stop, y_train=self._y_train)
             self._after_training(result, stop.timed_out)
         except TrainingDiverged as e:
@@ -269,7 +273,16 @@ class TrainingJob:
         with self._lock:
             self._step = step
 
+    def _watch(self, model) -> Recorder | None:
+        if not self.spec.timeline or self.spec.model_config.family_class.closed_form:
+            return None
+        test = self._x_test is not None and len(self._x_test) > 0
+        return Recorder(model, self._x_test if test else self._x_train, self.spec.train_config.epochs,
+                        split="test" if test else "train", seed=self.spec.train_config.seed)
+
     def _on_epoch(self, epoch: int, row: dict[str, float]) -> None:
+        if self._recorder is not None:
+            self._recorder.on_epoch(epoch, row)
         with self._lock:
             self._epoch = epoch
             self._history.append(dict(row))
@@ -290,9 +303,10 @@ class TrainingJob:
         self._finish("done", f"Saved as {path.name} ({result.seconds:.1f} s).")
 
     def _save(self, model: Any, history: list[dict[str, float]], target: Path) -> Path:
-        path = save_checkpoint(target, model, stages=(self.spec.train_config,),
-                               dataset_name=self.spec.dataset_name,
-                               command="trained in the aeviz app", history=history)
+        recorded = self._recorder.timeline() if self._recorder is not None else None
+        path = save_with_timeline(target, model, recorded, stages=(self.spec.train_config,),
+                                  dataset_name=self.spec.dataset_name,
+                                  command="trained in the aeviz app", history=history)
         with self._lock:
             self._saved = path
         if self._on_saved:

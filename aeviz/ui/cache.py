@@ -317,3 +317,33 @@ def warm_compute() -> threading.Thread:
     worker = threading.Thread(target=compute.warm, name="aeviz-warm-compute", daemon=True)
     worker.start()
     return worker
+
+
+def get_timeline(model_id: str):
+    """The model's training timeline (``training.timeline.Timeline``) with aligned 2-D frames,
+    or None when it was trained without one."""
+    ckpt = get_model(model_id)
+    return None if ckpt.path is None else _timeline(model_key(model_id), ckpt)
+
+
+@st.cache_data(show_spinner="Reading the training timeline…", max_entries=32)
+def _timeline(key: str, _ckpt: Checkpoint):
+    from aeviz.maps.aligned import aligned_frames
+    from aeviz.training import timeline
+    found = timeline.read(_ckpt.path, _ckpt.model)
+    if found is None:
+        return None
+    frames, how = aligned_frames(found.codes)
+    return found, frames.astype(np.float32), how
+
+
+def get_model_at(model_id: str, epoch: int):
+    """The model with the weights recorded after ``epoch`` of its timeline (the final ones for the last)."""
+    from aeviz.training import timeline
+    ckpt = get_model(model_id)
+    return _model_at(model_key(model_id), int(epoch), ckpt, timeline.weights_at)
+
+
+@st.cache_resource(max_entries=16)
+def _model_at(key: str, epoch: int, _ckpt: Checkpoint, _load):
+    return _load(_ckpt.path, _ckpt.model, epoch)

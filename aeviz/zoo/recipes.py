@@ -31,7 +31,8 @@ from aeviz.core.paths import pretrained_dir
 from aeviz.maps.projections import METHODS
 from aeviz.metrics.evaluation import evaluate
 from aeviz.models.families import MODELS, Autoencoder
-from aeviz.training.loop import train
+from aeviz.training.loop import seeded_model, train
+from aeviz.training.timeline import Recorder, write as write_timeline
 
 PRETRAINED_DIR = pretrained_dir()
 MAP_METHODS = ("pca", "umap", "tsne")        # the maps shipped per model: a chosen part of METHODS
@@ -56,6 +57,7 @@ class ZooEntry:
     maps: tuple[str, ...] = MAP_METHODS
     anchor: str = ""                            # the published number this recipe aims at
     targets: tuple[tuple[str, float], ...] = field(default=())   # (metric, upper bound)
+    timeline: bool = False                      # record training.timeline (the app's Timeline page)
 
     def __post_init__(self):
         unknown = [m for m in self.maps if m not in METHODS]
@@ -82,9 +84,9 @@ DIGITS_RUN = _schedule([(150, 2e-3), (50, 5e-4)], batch_size=64)
 MNIST_RUN = _schedule([(24, 1e-3), (6, 2e-4)], batch_size=128)
 
 
-def _pair(dataset: str, latent: int, shape: dict, run: tuple[TrainConfig, ...]) -> list[ZooEntry]:
-    return [ZooEntry(f"{dataset}-{fam}-{latent}", dataset, ModelConfig(family=fam, latent_dim=latent, **shape), run)
-            for fam in ("ae", "vae")]
+def _pair(dataset: str, latent: int, shape: dict, run: tuple[TrainConfig, ...], **kw: Any) -> list[ZooEntry]:
+    return [ZooEntry(f"{dataset}-{fam}-{latent}", dataset, ModelConfig(family=fam, latent_dim=latent, **shape),
+                     run, **kw) for fam in ("ae", "vae")]
 
 
 def _aae(dataset: str, latent: int, shape: dict, run: tuple[TrainConfig, ...], prior: str,
@@ -95,14 +97,19 @@ def _aae(dataset: str, latent: int, shape: dict, run: tuple[TrainConfig, ...], p
 
 
 def _entries() -> dict[str, ZooEntry]:
-    entries = _pair("digits", 2, DIGITS, DIGITS_RUN) + _pair("digits", 8, DIGITS, DIGITS_RUN)
-    entries += _pair("mnist", 16, MNIST, MNIST_RUN) + _pair("mnist", 2, MNIST, MNIST_RUN)
+    # the digits and 2-D MNIST models ship with a training timeline: the offline default shows it
+    watched = dict(timeline=True)
+    entries = _pair("digits", 2, DIGITS, DIGITS_RUN, **watched) + _pair("digits", 8, DIGITS, DIGITS_RUN, **watched)
+    entries += _pair("mnist", 16, MNIST, MNIST_RUN) + _pair("mnist", 2, MNIST, MNIST_RUN, **watched)
     # Makhzani et al. 2015: the 10-component mixture in 2-D, a Gaussian prior in 8-D
-    entries += [_aae("digits", 2, DIGITS, DIGITS_RUN, "mixture"), _aae("digits", 8, DIGITS, DIGITS_RUN, "normal"),
-                _aae("mnist", 2, MNIST, MNIST_RUN, "mixture"),
+    entries += [_aae("digits", 2, DIGITS, DIGITS_RUN, "mixture", **watched),
+                _aae("digits", 8, DIGITS, DIGITS_RUN, "normal", **watched),
+                _aae("mnist", 2, MNIST, MNIST_RUN, "mixture", **watched),
                 _aae("mnist", 8, MNIST, MNIST_RUN, "normal",
                      anchor="Makhzani et al. 2015: 340 +/- 2 nats Parzen log-likelihood on MNIST test "
                             "(8-D AAE; a VAE of the same architecture: 290 +/- 2)")]
+    entries.append(ZooEntry("mnist-vae-8", "mnist", ModelConfig(family="vae", latent_dim=8, **MNIST), MNIST_RUN,
+                            anchor="Makhzani et al. 2015: 290 +/- 2 nats Parzen (the VAE beside their 8-D AAE)"))
     entries.append(ZooEntry(
         "mnist-ae-30", "mnist",
         ModelConfig(family="ae", input_shape=(1, 28, 28), hidden=(1000, 500, 250), latent_dim=30),
@@ -174,9 +181,11 @@ def get_entry(name: str) -> ZooEntry:
 
 
 def train_entry(entry: ZooEntry, x_train: np.ndarray, x_test: np.ndarray | None,
-                on_epoch: Callable[[int, dict], None] | None = None) -> tuple[Autoencoder, list[dict]]:
-    """Run every stage of the schedule on one model; history epochs count on across stages."""
-    model, history, done = None, [], 0
+                on_epoch: Callable[[int, dict], None] | None = None,
+                model: Autoencoder | None = None) -> tuple[Autoencoder, list[dict]]:
+    """Run every stage of the schedule on one model (``model``: the first stage's seeded
+    initial weights, to watch them); history epochs count on across stages."""
+    history, done = [], 0
     for stage in entry.stages:
         result = train(entry.model, stage, x_train, x_test, device="cpu", model=model,
                        on_epoch=(lambda e, row, d=done: on_epoch(d + e, row)) if on_epoch else None)
@@ -253,7 +262,10 @@ def _build(entry: ZooEntry, data_dir, root: Path, log: Callable[[str], None]) ->
         log(f"{name}: epoch {epoch}/{entry.epochs} train {row['train_loss']:.3f} "
             f"test {row.get('test_loss', float('nan')):.3f} ({row['seconds']:.0f} s)")
 
-    model, history = train_entry(entry, data.x_train, data.x_test, on_epoch)
+    start = seeded_model(entry.model, entry.stages[0].seed)           # what train() would build
+    recorder = Recorder(start, data.x_test, entry.epochs) if entry.timeline else None
+    watch = (lambda epoch, row: (on_epoch(epoch, row), recorder.on_epoch(epoch, row))) if recorder else on_epoch
+    model, history = train_entry(entry, data.x_train, data.x_test, watch, model=start)
     trained = Checkpoint.of(model, entry.stages, entry.dataset, entry.command, history)
     change = half_change(trained, data) if entry.half else float("inf")
     half = change <= HALF_TOLERANCE
@@ -267,6 +279,8 @@ def _build(entry: ZooEntry, data_dir, root: Path, log: Callable[[str], None]) ->
     metrics.update(target_report(entry, metrics, log))
     with tempfile.TemporaryDirectory(prefix="aeviz-maps-") as tmp:
         maps = write_maps(shipped.model, data, entry.maps, Path(tmp), log=log)
+        if recorder is not None:
+            maps.update(write_timeline(recorder.timeline(), Path(tmp) / "timeline"))
         path = save_checkpoint(root / name, shipped.model, stages=entry.stages,
                                dataset_name=entry.dataset, command=entry.command, history=history,
                                metrics=metrics, half=half, extra_files=maps)
@@ -283,8 +297,8 @@ def refresh_maps(name: str, *, data_dir: str | Path | None = None, root: Path = 
     methods = ZOO[name].maps if name in ZOO else MAP_METHODS
     with tempfile.TemporaryDirectory(prefix="aeviz-maps-") as tmp:
         maps = write_maps(ckpt.model, data, methods, Path(tmp), log=log)
-        for old in (root / name / "maps").glob("*.npz"):       # keep maps that were not redone
-            maps.setdefault(f"maps/{old.name}", old)
+        for rel, old in folder.extra_files(root / name).items():   # maps not redone, the timeline
+            maps.setdefault(rel, old)
         return save_checkpoint(root / name, ckpt.model, stages=ckpt.stages,
                                dataset_name=ckpt.dataset_name, command=ckpt.command,
                                history=ckpt.history, metrics=ckpt.metrics,

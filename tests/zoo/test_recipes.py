@@ -71,6 +71,21 @@ def test_build_writes_a_complete_checkpoint(tiny, tmp_path):
     assert zoo.check("tiny-ae", root=tmp_path)["status"] == "ok"
 
 
+def test_a_watched_recipe_ships_its_timeline_across_stages_and_keeps_it_on_refresh(tiny, tmp_path, monkeypatch):
+    from dataclasses import replace
+    from aeviz.training import timeline as tl
+    monkeypatch.setitem(zoo.ZOO, "tiny-ae", replace(tiny, timeline=True))
+    path = zoo.build("tiny-ae", root=tmp_path, log=lambda m: None)
+    ckpt = load_checkpoint(path)
+    found = tl.read(path, ckpt.model)
+    assert list(found.epochs) == [0, 1, 2, 3] and found.codes.shape == (4, 360, 2)   # epochs count on
+    np.testing.assert_allclose(found.codes[-1], ckpt.model.encode_numpy(load_dataset("digits").x_test),
+                               atol=5e-3)                      # float16 codes of the final (float16) model
+    before = (path / tl.FILE).read_bytes()
+    zoo.refresh_maps("tiny-ae", root=tmp_path, log=lambda m: None)
+    assert (path / tl.FILE).read_bytes() == before and tl.weights_at(path, ckpt.model, 0) is not None
+
+
 def _check_with_sse(root, change) -> None:
     """Build tiny-ae, rewrite its recorded sse_per_image with ``change(old)``, and assert that
     `zoo check` (the function and the CLI) reports exactly that metric as changed."""

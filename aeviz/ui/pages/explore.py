@@ -41,9 +41,9 @@ def main() -> None:
         prior = ckpt.model.prior()
         with st.sidebar:
             show_prior = prior is not None and st.checkbox(
-                md("Show {} draws of the prior ({})", N_PRIOR, prior.help), key="_w.explore.prior",
-                help="Where the model's prior puts its mass, mapped by the same projection: codes that "
-                     "cover it leave few holes for sampling.")
+                md("Show {:,} draws of the {} prior", N_PRIOR, prior.name), key="_w.explore.prior",
+                help=f"The prior: {prior.help}. Where it puts its mass, mapped by the same projection: "
+                     "codes that cover it leave few holes for sampling.")
         x, y = ds.split(split)
         left, right = st.columns([3, 2])
         with left, widgets.guard():

@@ -131,6 +131,9 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     name = c[3].text_input("Save as", default_name, key="_w.train.name",
                            help="Letters, digits, '.', '_' or '-'.")
     overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
+    watch = st.checkbox("Record a timeline (watch it form on the Timeline page)", True, key="_w.train.timeline",
+                        disabled=fitted, help="Codes of up to 2,000 test images at 24 epochs and the weights "
+                                              "at 3; a few MB at most beside the model.")
     try:
         epochs = 1 if fitted else int(epochs)
         if epochs * len(ds.x_train) > limits.APP_MAX_SAMPLES_SEEN:
@@ -150,7 +153,8 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
                                 lr_schedule=schedule, augment=augment, augment_strength=float(strength),
                                 weight_decay=float(decay))
         seconds = tj.check_compute(model_cfg, train_cfg, len(ds.x_train))
-        spec = tj.JobSpec(model_cfg, train_cfg, dataset, safe_name(name.strip()), user_models_dir(), overwrite)
+        spec = tj.JobSpec(model_cfg, train_cfg, dataset, safe_name(name.strip()), user_models_dir(), overwrite,
+                          timeline=bool(watch) and not fitted)
     except ConfigError as e:
         st.error(plain(e), icon=":material/warning:")
         return None

@@ -104,6 +104,7 @@ def test_an_aae_gets_a_prior_picker_with_a_picture_and_trains_by_label(app):
     assert job.join(60) and job.snapshot().state == "done", job.snapshot().message
     saved = load_checkpoint(user_models_dir() / "aae-run").config
     assert (saved.family, saved.prior, saved.prior_by_label) == ("aae", "mixture", True)
+    assert (user_models_dir() / "aae-run" / "timeline.npz").is_file()       # recorded by default
 
 
 def test_bad_settings_are_refused_before_starting(app):
