@@ -9,8 +9,8 @@ Callers never list family names: they read the class attributes of
 ``MODELS[name]`` (``help``, ``variational``, ``closed_form``, ``uses``) and its
 hooks (``prior``, ``regularise``, ``extra_parameters``), so a new
 family is one registered class (here, or in its own module that the
-package's ``__init__`` imports, as ``contractive`` for ``cae`` and ``adversarial``
-for ``aae``).
+package's ``__init__`` imports, as ``linear`` for ``pca``, ``contractive`` for
+``cae`` and ``adversarial`` for ``aae``).
 """
 from __future__ import annotations
 
@@ -247,57 +247,6 @@ class VAE(Autoencoder):
 
     def detail(self) -> str:
         return f", beta={self.config.beta:g}"
-
-
-@register("pca")
-class PCAModel(Autoencoder):
-    """The linear baseline behind the same interface; fitted, not trained.
-
-    decode() returns the raw linear reconstruction (not clipped), as in the
-    PCA numbers of Hinton & Salakhutdinov 2006.
-    """
-    help = "PCA (linear, fitted in one go)"
-    closed_form = True
-
-    def __init__(self, config: ModelConfig):
-        nn.Module.__init__(self)
-        self.config = config
-        d = config.input_size
-        self.register_buffer("mean", torch.zeros(d))
-        self.register_buffer("components", torch.zeros(config.latent_dim, d))   # (D, d)
-        self.register_buffer("explained_variance", torch.zeros(config.latent_dim))
-
-    @torch.no_grad()
-    def fit(self, x: np.ndarray) -> "PCAModel":
-        flat = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
-        mean = flat.mean(0)
-        # Economy SVD of the centred data: rows of vh are principal axes.
-        _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
-        k = self.config.latent_dim
-        comps = vh[:k]
-        comps = comps * torch.sign(comps[:, comps.abs().argmax(1)].diagonal())[:, None]  # fixed signs
-        self.mean.copy_(mean.float())
-        self.components.copy_(comps.float())
-        self.explained_variance.copy_((s[:k] ** 2 / max(1, len(flat) - 1)).float())
-        return self
-
-    def prior(self) -> Prior:
-        # PCA scores are not unit-variance: probabilistic PCA's Gaussian, scaled per component
-        return Normal(self.config.latent_dim, scale=self.explained_variance.sqrt().numpy())
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.flatten(1) - self.mean) @ self.components.T     # (B, D)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return (z @ self.components + self.mean).view(-1, *self.config.input_shape)
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
-                kl_weight: float = 1.0) -> ModelOutput:
-        z = self.encode(x)
-        x_hat = self.decode(z)
-        recon = (x_hat - x).pow(2).flatten(1).sum(1).mean()
-        zero = recon.new_zeros(())
-        return ModelOutput(recon, recon, zero, zero, z, x_hat)
 
 
 def prior_draws(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:

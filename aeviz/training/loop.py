@@ -21,7 +21,8 @@ from aeviz.training.augment import get_augment
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core.errors import ConfigError, TrainingDiverged
 from aeviz.models.checkpoint import Checkpoint
-from aeviz.models.families import Autoencoder, PCAModel, build
+from aeviz.models.families import Autoencoder, build
+from aeviz.models.linear import PCAModel
 
 StepCallback = Callable[[int, dict[str, float]], None]     # (global step, batch metrics)
 EpochCallback = Callable[[int, dict[str, float]], None]    # (epoch, epoch metrics)

@@ -33,3 +33,13 @@ def test_the_bandwidth_is_chosen_on_validation_and_test_is_scored_once(tmp_path,
 def test_samples_that_do_not_fit_the_data_are_refused():
     with pytest.raises(ConfigError, match="samples shaped like the data"):
         pz.log_likelihoods(np.zeros((3, 5)), np.zeros((2, 4)))
+
+
+def test_evaluate_adds_it_on_request_for_the_test_split_only(tmp_path):
+    from aeviz.metrics.evaluation import evaluate
+    ckpt = load_checkpoint(tiny_checkpoint(tmp_path / "a", "ae", 2))
+    out = evaluate(ckpt, "digits", quick=True, parzen=True)
+    assert {"parzen_ll", "parzen_se", "parzen_sigma"} <= set(out) and out["parzen_samples"] == pz.N_SAMPLES
+    assert "parzen_ll" not in evaluate(ckpt, "digits", quick=True)
+    with pytest.raises(ConfigError, match="Parzen protocol scores the test split"):
+        evaluate(ckpt, "digits", split="train", quick=True, parzen=True)

@@ -121,7 +121,7 @@ def test_landing_view_and_slider_in_a_real_browser(tmp_path):
 
 
 def _first_trace_x(page) -> list:
-    return page.evaluate("() => Array.from(document.querySelector('.js-plotly-plot').data[0].x)")
+    return page.evaluate("() => Array.from(document.querySelector('.js-plotly-plot')._fullData[0].x)")
 
 
 def test_the_timeline_plays_in_a_real_browser(tmp_path):

@@ -11,6 +11,7 @@ import streamlit as st
 
 from aeviz.render import figures, timeline as tl_render
 from aeviz.render.images import gif_bytes, image_grid
+from aeviz.core.errors import AevizError
 from aeviz.models.families import prior_draws
 from aeviz.training import timeline as timeline_file
 from aeviz.ui import cache, query, sources, state, widgets
@@ -44,7 +45,10 @@ def main() -> None:
         if not models:
             st.info("Pick at least one model in the sidebar.")
             return
-        found = {m: cache.get_timeline(m) for m in models}
+        found = _readable(models)
+        if not found:
+            return
+        models = list(found)
         epochs = found[models[0]][0].epochs
         same = [m for m in models if np.array_equal(found[m][0].epochs, epochs) and
                 np.array_equal(found[m][0].index, found[models[0]][0].index)]
@@ -57,6 +61,17 @@ def main() -> None:
         epoch_panel(same, found, ds)
         export_panel(same, found, ds, epochs)
     query.sync_to_url(("dataset",))
+
+
+def _readable(models: list[str]) -> dict:
+    """model id -> (timeline, frames, how) for the models whose timeline reads; a warning for the others."""
+    found = {}
+    for m in models:
+        try:
+            found[m] = cache.get_timeline(m)
+        except AevizError as e:
+            st.warning(md("{}: its timeline cannot be shown: {}", sources.model_label(m), e))
+    return found
 
 
 def _has_timeline(model_id: str) -> bool:

@@ -48,3 +48,14 @@ def test_models_without_a_timeline_are_not_offered(digits):
     assert not app.exception
     assert any("No model of this dataset has a training timeline" in i.value for i in app.info) or \
         app.multiselect(key="_w.timeline.models").options
+
+
+def test_a_broken_timeline_is_reported_and_the_other_model_still_plays(digits):
+    ids = [_watched("tl-ok", "ae", digits), _watched("tl-bad", "vae", digits)]
+    (user_models_dir() / "tl-bad" / tl.FILE).write_bytes(b"PK\x03\x04 not a zip")
+    app = page_app("timeline", **{"_w.timeline.models": ids})
+    app.run()
+    assert not app.exception
+    assert any("tl-bad" in w.value and "cannot be shown" in w.value for w in app.warning)
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert len(spec["frames"][0]["data"]) == 1
