@@ -52,9 +52,10 @@ MAP_MAX_INFLATED_BYTES = 256 * MiB   # its arrays, from the zip directory, befor
 MAP_MAX_POINTS = 1_000_000           # rows of one map (a split of 200,000 uploads fits 5x)
 MAP_CACHE_MAX_BYTES = 512 * MiB      # all map cache entries together; least recently used go first
 MAP_CACHE_MAX_ENTRIES = 256          # map cache entries (one per model, split, method and params)
+PRIOR_MAX_COMPONENTS = 64            # components of an AAE's mixture prior (its discriminator input grows with it)
 TIMELINE_MAX_VALUES = 4_000_000      # codes of one training timeline: frames x points x latent size
 TIMELINE_MAX_BYTES = 16 * MiB        # its timeline.npz, on disk and inflated (float16 codes: 8 MB at most)
-TIMELINE_MAX_WEIGHT_BYTES = 64 * MiB # its weight snapshots together; a bigger model keeps codes only
+TIMELINE_MAX_WEIGHT_BYTES = 48 * MiB # its weight snapshots together (3 x 8 M float16); a bigger model keeps codes only
 
 # Training from the app (the Train page is stricter than the CLI)
 APP_MAX_EPOCHS = 200
@@ -145,6 +146,8 @@ LIMITS: dict[str, Limit] = {
     "MAP_MAX_POINTS": Limit(MAP_MAX_POINTS, "count", (_MAPFILE,), "points (rows) of one map"),
     "TIMELINE_MAX_VALUES": Limit(TIMELINE_MAX_VALUES, "count", ("aeviz.training.timeline",),
                                  "codes one training timeline records (frames x points x latent size)"),
+    "PRIOR_MAX_COMPONENTS": Limit(PRIOR_MAX_COMPONENTS, "count", ("aeviz.models.priors", "aeviz.ui.pages.train"),
+                                  "components of an adversarial AE's mixture prior"),
     "TIMELINE_MAX_WEIGHT_BYTES": Limit(TIMELINE_MAX_WEIGHT_BYTES, "bytes", ("aeviz.training.timeline",),
                                        "a timeline's float16 weight snapshots; a bigger model keeps codes only"),
     "TIMELINE_MAX_BYTES": Limit(TIMELINE_MAX_BYTES, "bytes", ("aeviz.training.timeline",),

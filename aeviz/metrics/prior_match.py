@@ -28,6 +28,7 @@ from aeviz.models.families import Autoencoder
 from aeviz.models.priors import Prior
 
 N_POINTS = 2000          # codes and prior draws each: an exact 4000 x 4000 kernel stays < 130 MB
+MEDIAN_POINTS = 500      # of each set, for the kernel bandwidth
 
 
 def aggregate_codes(model: Autoencoder, x: np.ndarray, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
@@ -51,8 +52,11 @@ def mmd2(a: np.ndarray, b: np.ndarray) -> float:
     pooled = torch.cat((a, b))
     d2 = torch.cdist(pooled, pooled).pow(2)                      # (n + m, n + m)
     n = len(a)
-    off = d2[~torch.eye(len(pooled), dtype=torch.bool)]
-    bandwidth2 = float(off.median()) or 1.0                      # all points equal: any width
+    # median heuristic on the first MEDIAN_POINTS of each set: the median of 16 M distances
+    # costs ~1 s, of 1 M the same bandwidth to ~1% in ~0.05 s
+    part = torch.cat((torch.arange(min(n, MEDIAN_POINTS)), n + torch.arange(min(len(b), MEDIAN_POINTS))))
+    sub = d2[part][:, part]
+    bandwidth2 = float(sub[~torch.eye(len(part), dtype=torch.bool)].median()) or 1.0   # all equal: any width
     k = torch.exp(-d2 / (2 * bandwidth2))
     kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
     m = len(b)

@@ -21,9 +21,8 @@ import math
 import numpy as np
 import torch
 
+from aeviz.core import limits
 from aeviz.core.errors import ConfigError
-
-MAX_COMPONENTS = 64
 
 
 class Prior:
@@ -36,8 +35,8 @@ class Prior:
     def __init__(self, dim: int, components: int = 10):
         if dim < self.min_dim:
             raise ConfigError(f"the {self.name} prior needs a latent size of at least {self.min_dim}, got {dim}")
-        if not 1 <= components <= MAX_COMPONENTS:
-            raise ConfigError(f"prior_components must be in 1..{MAX_COMPONENTS}, got {components}")
+        if not 1 <= components <= limits.PRIOR_MAX_COMPONENTS:
+            raise ConfigError(f"prior_components must be in 1..{limits.PRIOR_MAX_COMPONENTS}, got {components}")
         self.dim, self.components = dim, components
 
     def sample(self, n: int, generator: torch.Generator | None = None,

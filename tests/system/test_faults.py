@@ -71,8 +71,8 @@ def test_diverging_run_stops_and_keeps_last_good_weights(tiny_images):
 
 def test_diverging_job_can_save_last_good_weights(tmp_path, tiny_images, monkeypatch):
     from aeviz.training import jobs as tj
-    monkeypatch.setattr(tj, "train", lambda *a, **kw: train(*a, **kw, model=nan_after(
-        seeded_model(CFG, 1), good_steps=6)))
+    monkeypatch.setattr(tj, "train", lambda *a, **kw: train(*a, **{**kw, "model": nan_after(
+        seeded_model(CFG, 1), good_steps=6)}))
     spec = tj.JobSpec(CFG, TrainConfig(epochs=4, batch_size=16, seed=1), "digits", "div", tmp_path)
     job = tj.TrainingJob(spec, tiny_images).start()
     assert job.join(60)

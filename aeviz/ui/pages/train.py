@@ -199,7 +199,7 @@ def _field_widget(col, name: str, cls: type):
         choices = FIELD_CHOICES[name]
         return col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
     if isinstance(default, int):
-        return int(col.number_input(label, 1, 64, default, key=key, help=help_text))
+        return int(col.number_input(label, 1, limits.PRIOR_MAX_COMPONENTS, default, key=key, help=help_text))
     return float(col.number_input(label, 0.0, None, float(default), format="%.4f", key=key, help=help_text))
 
 
