@@ -11,8 +11,8 @@ from aeviz.core import owned
 from aeviz.core.paths import checked_path
 from aeviz.models import folder
 from aeviz.models.checkpoint import Checkpoint
-from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, NOISES,
-                     ModelConfig, TrainConfig)
+from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES,
+                                 MODEL_CHOICES, ModelConfig, TrainConfig)
 from aeviz.models.families import MODELS, family_fields
 from aeviz.models.priors import PRIORS
 from aeviz.core.errors import ConfigError
@@ -20,10 +20,10 @@ from aeviz.core.errors import ConfigError
 # options of the flags for fields some family reads (MODELS[f].uses); a field not named here,
 # e.g. a new family's coefficient, still gets a flag --name of its type and default
 FIELD_FLAGS = {"beta": dict(help="KL weight of a (beta-)VAE"),
-               "noise": dict(choices=NOISES, help="corruption of a denoising AE"),
+               "noise": dict(help="corruption of a denoising AE"),
                "sparsity": dict(help="L1 weight of a sparse AE"),
-               "prior": dict(choices=tuple(PRIORS), help="the prior an adversarial AE matches its codes "
-                             "to: " + "; ".join(f"{k}, {cls.help}" for k, cls in PRIORS.items())),
+               "prior": dict(help="the prior an adversarial AE matches its codes to: "
+                             + "; ".join(f"{k}, {cls.help}" for k, cls in PRIORS.items())),
                "prior_components": dict(help="components of the mixture prior"),
                "prior_by_label": dict(help="each class to its own mixture component (labelled data)")}
 
@@ -61,7 +61,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     for name in family_fields():
         users = ", ".join(k for k, cls in MODELS.items() if name in cls.uses)
         value = getattr(d, name)
-        kind = dict(action="store_true") if isinstance(value, bool) else dict(type=type(value), default=value)
+        kind = dict(action="store_true") if isinstance(value, bool) else \
+            dict(type=type(value), default=value, choices=MODEL_CHOICES.get(name))
         p.add_argument("--" + name.replace("_", "-"), **kind,
                        **{"help": f"used by {users}", **FIELD_FLAGS.get(name, {})})
     p.add_argument("--epochs", type=int, default=t.epochs)
@@ -129,17 +130,13 @@ def run_train(args) -> int:
 def _train_and_save(args, out: Path) -> int:
     from aeviz.data.registry import load_dataset
     from aeviz.metrics.evaluation import evaluate
-    from aeviz.training.loop import resolve_device, seeded_model, train
-    from aeviz.training.timeline import Recorder, save_with_timeline
+    from aeviz.training.loop import train
+    from aeviz.training.timeline import save_with_timeline, watch
     data = load_dataset(args.dataset, args.data_dir, progress=_download_bar(args))
     model_cfg, train_cfg = configs_from_args(args, data.sample_shape)
     bar = None if args.no_progress or model_cfg.family_class.closed_form else _epoch_bar(train_cfg.epochs)
 
-    model = seeded_model(model_cfg, train_cfg.seed).to(resolve_device(args.device))
-    recorder = None
-    if args.timeline and not model_cfg.family_class.closed_form:
-        split = "test" if len(data.x_test) else "train"
-        recorder = Recorder(model, data.split(split)[0], train_cfg.epochs, split=split, seed=train_cfg.seed)
+    recorder = watch(args.timeline, model_cfg, train_cfg, train_cfg.epochs, data.x_test, data.x_train)
 
     def on_epoch(epoch: int, row: dict) -> None:
         if recorder is not None:
@@ -150,7 +147,7 @@ def _train_and_save(args, out: Path) -> int:
 
     try:
         result = train(model_cfg, train_cfg, data.x_train, data.x_test, device=args.device,
-                       on_epoch=on_epoch, y_train=data.y_train, model=model)
+                       on_epoch=on_epoch, y_train=data.y_train, model=recorder and recorder.model)
     finally:
         if bar is not None:
             bar.close()

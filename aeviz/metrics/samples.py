@@ -15,7 +15,6 @@ import numpy as np
 from aeviz.metrics.judge import Judge
 from aeviz.core.errors import ConfigError
 from aeviz.models.families import Autoencoder, prior_draws
-from aeviz.models.priors import Normal
 
 N_SAMPLES = 1000
 CONFIDENT = 0.9
@@ -28,11 +27,6 @@ def judge_scores(judge: Judge, images: np.ndarray) -> dict[str, float]:
     entropy = -(p * np.log(np.clip(p, 1e-12, None))).sum(1)
     return {"confidence": float(conf.mean()), "entropy": float(entropy.mean()),
             "confident_share": float((conf > CONFIDENT).mean())}
-
-
-def prior_codes(latent_dim: int, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
-    """(n, D) float32 draws from N(0, I)."""
-    return Normal(latent_dim).sample_numpy(n, seed)
 
 
 def fitted_codes(train_codes: np.ndarray, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:

@@ -48,6 +48,10 @@ class AdversarialAutoencoder(Autoencoder):
     def prior(self) -> Prior:
         return self._prior
 
+    @property
+    def needs_labels(self) -> bool:
+        return self.config.prior_by_label
+
     def detail(self) -> str:
         c = self.config
         parts = f"{c.prior_components} components" if c.prior == "mixture" else ""
@@ -75,8 +79,8 @@ class AdversarialAutoencoder(Autoencoder):
             state["gen"] = torch.optim.Adam(encoder, betas=(0.5, 0.999))
         for opt in (state["disc"], state["gen"]):          # the trainer's rate and schedule (half: slower, worse fits)
             opt.param_groups[0]["lr"] = lr
-        real = self._prior.sample(len(x), _cpu(generator), labels if self.config.prior_by_label else None)
-        real = real.to(x.device)                                          # (B, D)
+        real = self._prior.sample(len(x), generator, labels if self.config.prior_by_label else None)
+        real = real.to(x.device)                                          # (B, D); a no-op with the loop's generator
         fake = self.encode(x)                                             # (B, D)
         ones, zeros = x.new_ones(len(x)), x.new_zeros(len(x))
         # discriminator: prior samples -> 1, codes -> 0
@@ -93,10 +97,3 @@ class AdversarialAutoencoder(Autoencoder):
         state["gen"].step()
         return {"disc": d_loss.item(), "gen": g_loss.item()}
 
-
-def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
-    """Priors draw on the CPU; a CUDA run's generator seeds a CPU one deterministically."""
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    return torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator,
-                                                           device=generator.device).item()))

@@ -25,6 +25,10 @@ NOISES = ("mask", "gaussian", "salt_pepper")
 AUGMENTS = ("none", "affine", "elastic")            # registry keys, see augment.py
 LR_SCHEDULES = ("constant", "cosine")               # registry keys, see train.py
 MAX_AUGMENT_STRENGTH = 4.0
+# the ModelConfig string fields and what each chooses from: the CLI's flags, the Train page's
+# pickers and the checks below all read this one table
+MODEL_CHOICES: dict[str, tuple[str, ...]] = {"backbone": BACKBONES, "likelihood": LIKELIHOODS,
+                                             "noise": NOISES, "prior": tuple(PRIORS)}
 MAX_PARAMETERS = limits.MODEL_MAX_PARAMETERS     # public name: tests and callers size models by it
 
 
@@ -47,10 +51,8 @@ class ModelConfig:
 
     def __post_init__(self):
         family = self.family_class
-        _check_choice("backbone", self.backbone, BACKBONES)
-        _check_choice("likelihood", self.likelihood, LIKELIHOODS)
-        _check_choice("noise", self.noise, NOISES)
-        _check_choice("prior", self.prior, tuple(PRIORS))
+        for name, choices in MODEL_CHOICES.items():
+            _check_choice(name, getattr(self, name), choices)
         if "prior" in family.uses:
             get_prior(self.prior, self.latent_dim, self.prior_components)   # sizes it needs
         shape = self.input_shape

@@ -106,6 +106,12 @@ class Autoencoder(nn.Module):
         """The p(z) this family trains its codes towards; None for a plain AE (no prior)."""
         return None
 
+    @property
+    def needs_labels(self) -> bool:
+        """True when training must pass one label per sample to ``regularise`` (an AAE's
+        label placement)."""
+        return False
+
     def regularise(self, x: torch.Tensor, generator: torch.Generator | None, lr: float,
                    state: dict, labels: torch.Tensor | None = None) -> dict[str, float]:
         """A further phase after each optimiser step on ``forward``'s loss (an AAE's adversarial

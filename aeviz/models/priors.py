@@ -69,8 +69,8 @@ class Normal(Prior):
         self.scale = None if scale is None else np.asarray(scale, np.float32).reshape(dim)
 
     def sample(self, n, generator=None, labels=None):
-        z = torch.randn((n, self.dim), generator=generator)
-        return z if self.scale is None else z * torch.from_numpy(self.scale)
+        z = torch.randn((n, self.dim), generator=generator, device=_device(generator))
+        return z if self.scale is None else z * torch.from_numpy(self.scale).to(z.device)
 
     def sample_numpy(self, n: int, seed: int = 0) -> np.ndarray:
         # numpy's stream: the judged prior samples of every shipped model were drawn this way
@@ -78,11 +78,16 @@ class Normal(Prior):
         return z if self.scale is None else z * self.scale
 
 
+def _device(generator: torch.Generator | None) -> torch.device:
+    """Draws are made where the generator lives (a CUDA run's generator draws on the GPU)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def _plane_then_normal(plane: torch.Tensor, dim: int, generator) -> torch.Tensor:
     """(n, 2) points in the first two dimensions, N(0, 1) in the others: (n, D)."""
     if dim == 2:
         return plane
-    rest = torch.randn((len(plane), dim - 2), generator=generator)
+    rest = torch.randn((len(plane), dim - 2), generator=generator, device=plane.device)
     return torch.cat((plane, rest), 1)
 
 
@@ -95,11 +100,13 @@ class Mixture(Prior):
     RADIUS, RADIAL_STD, TANGENT_STD = 4.0, 0.5, 0.15
 
     def sample(self, n, generator=None, labels=None):
-        k = self.components
-        comp = torch.randint(0, k, (n,), generator=generator) if labels is None else labels.long().cpu() % k
+        k, dev = self.components, _device(generator)
+        comp = torch.randint(0, k, (n,), generator=generator, device=dev) if labels is None \
+            else labels.long().to(dev) % k
         angle = 2 * math.pi * comp.double() / k                              # (n,)
-        radial = self.RADIUS + self.RADIAL_STD * torch.randn(n, generator=generator, dtype=torch.float64)
-        tangent = self.TANGENT_STD * torch.randn(n, generator=generator, dtype=torch.float64)
+        f64 = dict(generator=generator, dtype=torch.float64, device=dev)
+        radial = self.RADIUS + self.RADIAL_STD * torch.randn(n, **f64)
+        tangent = self.TANGENT_STD * torch.randn(n, **f64)
         x = radial * torch.cos(angle) - tangent * torch.sin(angle)
         y = radial * torch.sin(angle) + tangent * torch.cos(angle)
         return _plane_then_normal(torch.stack((x, y), 1).float(), self.dim, generator)
@@ -113,9 +120,10 @@ class Ring(Prior):
     INNER, OUTER = 2.0, 3.0
 
     def sample(self, n, generator=None, labels=None):
-        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        f64 = dict(generator=generator, dtype=torch.float64, device=_device(generator))
+        u = torch.rand(n, **f64)
         r = torch.sqrt(self.INNER ** 2 + u * (self.OUTER ** 2 - self.INNER ** 2))   # uniform by area
-        angle = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+        angle = 2 * math.pi * torch.rand(n, **f64)
         plane = torch.stack((r * torch.cos(angle), r * torch.sin(angle)), 1).float()
         return _plane_then_normal(plane, self.dim, generator)
 
@@ -128,7 +136,7 @@ class Sphere(Prior):
     euclidean = False
 
     def sample(self, n, generator=None, labels=None):
-        return self.project(torch.randn((n, self.dim), generator=generator))
+        return self.project(torch.randn((n, self.dim), generator=generator, device=_device(generator)))
 
     def project(self, z):
         return z / z.norm(dim=1, keepdim=True).clamp_min(1e-6)
@@ -161,7 +169,7 @@ class Hyperboloid(Prior):
     euclidean = False
 
     def sample(self, n, generator=None, labels=None):
-        v = torch.randn((n, self.dim), generator=generator, dtype=torch.float64)
+        v = torch.randn((n, self.dim), generator=generator, dtype=torch.float64, device=_device(generator))
         r = v.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return (torch.sinh(r) * v / r).float()          # spatial part of exp_o(v)
 

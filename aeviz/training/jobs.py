@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from aeviz.models import compute
-from aeviz.training.timeline import Recorder, save_with_timeline
+from aeviz.training.timeline import Recorder, save_with_timeline, watch
 from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.core import limits, owned
 from aeviz.core.errors import AevizError, ConfigError, TrainingDiverged
 from aeviz.core.paths import safe_name
-from aeviz.training.loop import TrainResult, seeded_model, train
+from aeviz.training.loop import TrainResult, train
 
 MAX_CONCURRENT = limits.APP_MAX_CONCURRENT_TRAININGS   # public: the Train page and load tests read it
 THREADS_PER_JOB = 1             # torch intra-op threads (process-wide setting, see _run)
@@ -231,10 +231,11 @@ class TrainingJob:
             with self._lock:
                 self._state, self._started = "running", time.monotonic()
             stop = _Stop(self._cancel, self._budget_s)
-            model = seeded_model(self.spec.model_config, self.spec.train_config.seed)
-            self._recorder = self._watch(model)
-            result = train(self.spec.model_config, self.spec.train_config, self._x_train,
-                           self._x_test, device="cpu", on_step=self._on_step, model=model,
+            spec = self.spec
+            self._recorder = watch(spec.timeline, spec.model_config, spec.train_config, spec.train_config.epochs,
+                                   self._x_test, self._x_train)
+            result = train(spec.model_config, spec.train_config, self._x_train, self._x_test, device="cpu",
+                           on_step=self._on_step, model=self._recorder and self._recorder.model,
                            on_epoch=self._on_epoch, cancel=stop, y_train=self._y_train)
             self._after_training(result, stop.timed_out)
         except TrainingDiverged as e:
@@ -272,13 +273,6 @@ class TrainingJob:
     def _on_step(self, step: int, metrics: dict[str, float]) -> None:
         with self._lock:
             self._step = step
-
-    def _watch(self, model) -> Recorder | None:
-        if not self.spec.timeline or self.spec.model_config.family_class.closed_form:
-            return None
-        test = self._x_test is not None and len(self._x_test) > 0
-        return Recorder(model, self._x_test if test else self._x_train, self.spec.train_config.epochs,
-                        split="test" if test else "train", seed=self.spec.train_config.seed)
 
     def _on_epoch(self, epoch: int, row: dict[str, float]) -> None:
         if self._recorder is not None:

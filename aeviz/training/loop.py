@@ -125,7 +125,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
         history = [_evaluate_epoch(model, 0, x_train, x_test, device, train_cfg)]
         return TrainResult(model, history, False, time.perf_counter() - start)
     xt = to_tensor(x_train, device)                                   # one copy, (N, *shape)
-    yt = _labels(config, y_train, len(xt), device)                    # (N,) or None
+    yt = _labels(model, y_train, len(xt), device)                     # (N,) or None
     phase: dict = {}                                                  # the regularise phase's state
     gen = torch.Generator(device=device).manual_seed(train_cfg.seed)
     cpu_gen = torch.Generator().manual_seed(train_cfg.seed + 1)       # batch order
@@ -192,12 +192,13 @@ def train(config: ModelConfig, train_cfg: TrainConfig, x_train: np.ndarray,
     return TrainResult(model.eval(), history, False, time.perf_counter() - start)
 
 
-def _labels(config: ModelConfig, y: np.ndarray | None, n: int, device) -> torch.Tensor | None:
-    if not config.prior_by_label or "prior_by_label" not in config.family_class.uses:
+def _labels(model: Autoencoder, y: np.ndarray | None, n: int, device) -> torch.Tensor | None:
+    if not model.needs_labels:
         return None
     if y is None or len(y) != n:
-        raise ConfigError("prior_by_label places each class on its own prior component, so training "
-                          "needs one label per sample; use a labelled dataset or turn the flag off")
+        raise ConfigError(f"this {model.config.family} model is trained with labels (e.g. prior_by_label "
+                          "places each class on its own prior component), so training needs one label "
+                          "per sample; use a labelled dataset or turn the flag off")
     return torch.tensor(np.asarray(y, dtype=np.int64), device=device)       # a copy: y may be read-only
 
 

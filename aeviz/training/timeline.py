@@ -23,7 +23,9 @@ import torch
 from aeviz.core import limits, reading
 from aeviz.core.errors import CheckpointError, ConfigError
 from aeviz.models import checkpoint
+from aeviz.models.config import ModelConfig, TrainConfig
 from aeviz.models.families import Autoencoder, build
+from aeviz.training.loop import seeded_model
 
 FILE = "timeline.npz"
 FOLDER = "timeline"
@@ -64,26 +66,35 @@ class Timeline:
     index: np.ndarray                    # (P,) rows of ``split``
     codes: np.ndarray                    # (F, P, D) float32
     split: str = "test"
-    weights: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)   # epoch -> state
+    weight_epochs: tuple[int, ...] = ()  # epochs whose weights are kept (read: ``weights_at``)
+    weights: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)   # recorded: epoch -> state
 
-    @property
-    def weight_epochs(self) -> tuple[int, ...]:
-        return tuple(sorted(self.weights))
+
+def watch(enabled: bool, config: ModelConfig, stage: TrainConfig, epochs: int, x_test: np.ndarray | None,
+          x_train: np.ndarray | None = None, **kw) -> "Recorder | None":
+    """A Recorder on the model ``train`` would build for ``stage`` (pass ``recorder.model`` to it),
+    on the test split (the train split when there is none); None when not ``enabled`` or the
+    family is fitted in one go. ``epochs``: of the whole run (every stage)."""
+    if not enabled or config.family_class.closed_form:
+        return None
+    test = x_test is not None and len(x_test) > 0
+    return Recorder(seeded_model(config, stage.seed), x_test if test else x_train, epochs,
+                    split="test" if test else "train", seed=stage.seed, **kw)
 
 
 class Recorder:
     """An ``on_epoch`` callback for ``train``: ``Recorder(model, x, epochs)`` records epoch 0 at once."""
 
     def __init__(self, model: Autoencoder, x: np.ndarray, epochs: int, *, split: str = "test",
-                 seed: int = 0, points: int = POINTS):
+                 seed: int = 0, points: int = POINTS, weight_frames: int = WEIGHT_FRAMES):
         self.model, self.split = model, split
         self.index = subset(len(x), points, seed)
         self.x = np.asarray(x)[self.index]
         self.frames = schedule(epochs)
         # float16 weights at a few epochs, unless they would outgrow the budget (then codes only)
-        weight_bytes = 2 * sum(v.numel() for v in model.state_dict().values()) * WEIGHT_FRAMES
-        self.keep_weights = set(weight_schedule(self.frames)) \
-            if weight_bytes <= limits.TIMELINE_MAX_WEIGHT_BYTES else set()
+        weight_bytes = 2 * sum(v.numel() for v in model.state_dict().values()) * weight_frames
+        self.keep_weights = set(weight_schedule(self.frames, weight_frames)) \
+            if weight_frames and weight_bytes <= limits.TIMELINE_MAX_WEIGHT_BYTES else set()
         codes_values = len(self.frames) * len(self.index) * model.config.latent_dim
         if codes_values > limits.TIMELINE_MAX_VALUES:
             raise ConfigError(f"a timeline of {len(self.frames)} frames x {len(self.index)} points x "
@@ -105,7 +116,7 @@ class Recorder:
     def timeline(self) -> Timeline:
         epochs = sorted(self._codes)
         return Timeline(np.array(epochs), self.index, np.stack([self._codes[e] for e in epochs]),
-                        self.split, dict(self._weights))
+                        self.split, tuple(sorted(self._weights)), dict(self._weights))
 
 
 def write(timeline: Timeline, into: Path) -> dict[str, Path]:
@@ -113,7 +124,7 @@ def write(timeline: Timeline, into: Path) -> dict[str, Path]:
     into.mkdir(parents=True, exist_ok=True)
     files = {FILE: into / FILE}
     np.savez(files[FILE], epochs=timeline.epochs.astype(np.int32), index=timeline.index.astype(np.int64),
-             codes=timeline.codes.astype(np.float16), weight_epochs=np.array(timeline.weight_epochs, np.int32),
+             codes=timeline.codes.astype(np.float16), weight_epochs=np.array(sorted(timeline.weights), np.int32),
              split=np.array([timeline.split]))
     for epoch, state in timeline.weights.items():
         name = f"{FOLDER}/epoch-{epoch:04d}.safetensors"
@@ -160,7 +171,7 @@ def _validated(a: dict[str, np.ndarray], model: Autoencoder, folder: Path) -> Ti
     if split not in ("train", "test"):
         raise bad("split must be 'train' or 'test'")
     return Timeline(epochs.astype(int), index.astype(np.int64), codes.astype(np.float32), split,
-                    {int(e): {} for e in wep})      # weights are read on demand (weights_at)
+                    tuple(int(e) for e in wep))     # the weights themselves are read on demand (weights_at)
 
 
 def weights_at(folder: str | Path, model: Autoencoder, epoch: int) -> Autoencoder:

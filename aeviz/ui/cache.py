@@ -338,12 +338,26 @@ def _timeline(key: str, _ckpt: Checkpoint):
 
 
 def get_model_at(model_id: str, epoch: int):
-    """The model with the weights recorded after ``epoch`` of its timeline (the final ones for the last)."""
-    from aeviz.training import timeline
-    ckpt = get_model(model_id)
-    return _model_at(model_key(model_id), int(epoch), ckpt, timeline.weights_at)
+    """The model with the weights its timeline recorded after ``epoch``."""
+    return _model_at(model_key(model_id), int(epoch), get_model(model_id))
 
 
 @st.cache_resource(max_entries=16)
-def _model_at(key: str, epoch: int, _ckpt: Checkpoint, _load):
-    return _load(_ckpt.path, _ckpt.model, epoch)
+def _model_at(key: str, epoch: int, _ckpt: Checkpoint):
+    from aeviz.training import timeline
+    return timeline.weights_at(_ckpt.path, _ckpt.model, epoch)
+
+
+def get_prior_map(model_id: str, dataset: str, split: str, method: str, params: dict, seed: int,
+                  n: int) -> np.ndarray:
+    """(n, 2): ``n`` seeded draws of the model's prior placed by the map's projection: drawn and
+    transformed once per model, map and seed, not on every rerun."""
+    proj = get_projector(model_id, dataset, split, method, params, seed)
+    return _prior_map(model_key(model_id), dataset, split, method, tuple(sorted(params.items())), int(seed),
+                      int(n), get_model(model_id), proj)
+
+
+@st.cache_data(max_entries=32)
+def _prior_map(key: str, dataset: str, split: str, method: str, params: tuple, seed: int, n: int,
+               _ckpt: Checkpoint, _proj) -> np.ndarray:
+    return np.asarray(_proj.transform(prior_draws(_ckpt.model, n, seed)), dtype=np.float32)

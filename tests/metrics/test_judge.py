@@ -10,7 +10,8 @@ from aeviz.metrics import judge as classifier
 from aeviz.metrics.judge import Judge, JudgeNet, fingerprint, judge_paths, load_or_train_judge, train_judge
 from aeviz.data.dataset import Dataset
 from aeviz.core.errors import ConfigError
-from aeviz.metrics.samples import fitted_codes, judge_scores, prior_codes
+from aeviz.metrics.samples import fitted_codes, judge_scores
+from aeviz.models.priors import Normal
 
 STEPS = 200
 
@@ -74,9 +75,9 @@ def test_judge_scores_by_hand():
 
 
 def test_prior_and_fitted_samplers():
-    z = prior_codes(3, 500, seed=1)
+    z = Normal(3).sample_numpy(500, seed=1)
     assert z.shape == (500, 3) and z.dtype == np.float32
-    np.testing.assert_array_equal(z, prior_codes(3, 500, seed=1))
+    np.testing.assert_array_equal(z, Normal(3).sample_numpy(500, seed=1))
     rng = np.random.default_rng(0)
     cov = np.array([[4.0, 1.5, 0.0], [1.5, 1.0, 0.0], [0.0, 0.0, 0.0]])     # one constant dim
     codes = rng.multivariate_normal([1.0, -2.0, 5.0], cov, size=5000)

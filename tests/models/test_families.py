@@ -5,9 +5,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from aeviz.models.config import NOISES, ModelConfig
+from aeviz.models.config import MODEL_CHOICES, ModelConfig
 from aeviz.core.errors import ConfigError
-from aeviz.models.priors import PRIORS
 from aeviz.models.families import MODELS, Posterior, build, describe, family_fields, reconstruction_nll
 
 SHAPES = [(1, 8, 8), (1, 28, 20), (3,)]
@@ -50,7 +49,7 @@ def _changed(config: ModelConfig, name: str):
     if isinstance(value, bool):
         return not value
     if isinstance(value, str):                 # the next registered choice
-        choices = {"noise": NOISES, "prior": tuple(PRIORS)}[name]
+        choices = MODEL_CHOICES[name]
         return choices[(choices.index(value) + 1) % len(choices)]
     return value + 1 if isinstance(value, int) else 2 * value + 0.05
 

@@ -78,3 +78,13 @@ def test_a_timeline_too_large_is_refused_before_training(digits):
     wide = ModelConfig(family="ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=1024)
     with pytest.raises(ConfigError, match="more than 4,000,000 values"):
         tl.Recorder(seeded_model(wide, 0), digits.x_test, 200)
+
+
+def test_a_codes_only_timeline_keeps_no_weights_and_watch_picks_the_split(tmp_path, digits):
+    rec = tl.watch(True, CFG, STAGE, STAGE.epochs, digits.x_test, weight_frames=0, points=50)
+    train(CFG, STAGE, digits.x_train[:200], model=rec.model, on_epoch=rec.on_epoch)
+    folder = tl.save_with_timeline(tmp_path / "m", rec.model, rec.timeline())
+    assert tl.read(folder, rec.model).weight_epochs == () and not (folder / tl.FOLDER).exists()
+    assert tl.watch(False, CFG, STAGE, 3, digits.x_test) is None
+    assert tl.watch(True, CFG.replace(family="pca"), STAGE, 3, digits.x_test) is None
+    assert tl.watch(True, CFG, STAGE, 3, digits.x_test[:0], digits.x_train).split == "train"

@@ -48,7 +48,7 @@ def main() -> None:
         left, right = st.columns([3, 2])
         with left, widgets.guard():
             draw_map(model_id, dataset, split, ds.class_names, y, method, params, colour, codes_mode,
-                     prior if show_prior else None)
+                     bool(show_prior))
         with right, widgets.guard():
             detail_panel(model_id, dataset, split, x, y, ds.class_names)
     query.sync_to_url(("dataset", "split", "model", "proj", "a", "b"))
@@ -121,11 +121,11 @@ def _on_select() -> None:
 
 
 def draw_map(model_id: str, dataset: str, split: str, class_names: tuple[str, ...], y: np.ndarray,
-             method: str, params: dict, colour: str, codes_mode: str, prior=None) -> None:
+             method: str, params: dict, colour: str, codes_mode: str, show_prior: bool = False) -> None:
     enc = cache.get_encoding(model_id, dataset, split)
     seed = state.seed()
     pts = cache.get_map(model_id, dataset, split, method, params, seed)
-    if codes_mode in ("sample", "cloud") or prior is not None:
+    if codes_mode in ("sample", "cloud"):
         proj = cache.get_projector(model_id, dataset, split, method, params, seed)
         std = None if enc.logvar is None else np.exp(0.5 * enc.logvar)
     if codes_mode == "sample":
@@ -140,9 +140,9 @@ def draw_map(model_id: str, dataset: str, split: str, class_names: tuple[str, ..
         eps = np.random.default_rng(seed).standard_normal((N_CLOUD, len(around), enc.codes.shape[1]))
         cloud = enc.codes[around][None] + eps.astype(np.float32) * std[around][None]   # (S, P, D)
         figures.add_cloud(fig, np.asarray(proj.transform(cloud.reshape(-1, cloud.shape[-1]))))
-    if prior is not None:
-        draws = prior.sample_numpy(N_PRIOR, seed)                           # (N_PRIOR, D)
-        figures.add_cloud(fig, np.asarray(proj.transform(draws)), "prior draws", figures.PRIOR_COLOR)
+    if show_prior:
+        figures.add_cloud(fig, cache.get_prior_map(model_id, dataset, split, method, params, seed, N_PRIOR),
+                          "prior draws", figures.PRIOR_COLOR)
     st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     st.caption(plain(_map_caption(method, codes_mode, len(y))))

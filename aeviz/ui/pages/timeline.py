@@ -98,8 +98,13 @@ def epoch_panel(models, found, ds) -> None:
     """Loss curves with the chosen epoch marked; reconstructions and prior samples decoded at it."""
     choices = sorted(set.intersection(*(set(found[m][0].weight_epochs) | {int(found[m][0].epochs[-1])}
                                         for m in models)))
-    epoch = st.select_slider("Decode at epoch (those whose weights were kept)", choices, value=choices[-1],
-                             key="_w.timeline.epoch")
+    if len(choices) > 1:
+        epoch = st.select_slider("Decode at epoch (those whose weights were kept)", choices, value=choices[-1],
+                                 key="_w.timeline.epoch")
+    else:
+        epoch = choices[0]
+        st.caption(md("These timelines kept codes only (no weights of earlier epochs): decoded below is "
+                      "the final model, epoch {}.", epoch))
     x, _ = ds.split(found[models[0]][0].split)
     shown = x[found[models[0]][0].index[:N_DECODED]]
     for col, m in zip(st.columns(len(models)), models):

@@ -14,7 +14,7 @@ import streamlit as st
 
 from aeviz.render import figures
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
-                          NOISES, ModelConfig, TrainConfig)
+                          MODEL_CHOICES, NOISES, ModelConfig, TrainConfig)
 from aeviz.core import limits, owned
 from aeviz.core.errors import ConfigError
 from aeviz.models import compute
@@ -181,7 +181,6 @@ def family_widgets(cls: type) -> dict[str, object]:
     return values
 
 
-FIELD_CHOICES = {"prior": tuple(PRIORS)}       # string fields and the registry they choose from
 FIELD_HELP = {"prior": "The distribution the discriminator pulls the codes towards: "
                        + "; ".join(f"{k}: {c.help}" for k, c in PRIORS.items()) + ".",
               "prior_components": "Components of the mixture prior (one per class for label placement).",
@@ -196,7 +195,7 @@ def _field_widget(col, name: str, cls: type):
     if isinstance(default, bool):
         return bool(col.checkbox(label, default, key=key, help=help_text))
     if isinstance(default, str):
-        choices = FIELD_CHOICES[name]
+        choices = MODEL_CHOICES[name]
         return col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
     if isinstance(default, int):
         return int(col.number_input(label, 1, limits.PRIOR_MAX_COMPONENTS, default, key=key, help=help_text))

@@ -9,10 +9,10 @@ from aeviz.training.loop import seeded_model, train
 from conftest import page_app
 
 
-def _watched(name: str, family: str, digits) -> str:
+def _watched(name: str, family: str, digits, **kw) -> str:
     cfg = ModelConfig(family=family, input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
     model = seeded_model(cfg, 0)
-    rec = tl.Recorder(model, digits.x_test, 6, points=200)
+    rec = tl.Recorder(model, digits.x_test, 6, points=200, **kw)
     result = train(cfg, TrainConfig(epochs=6, seed=0), digits.x_train, model=model, on_epoch=rec.on_epoch)
     tl.save_with_timeline(user_models_dir() / name, result.model, rec.timeline(), dataset_name="digits",
                           history=result.history)
@@ -59,3 +59,12 @@ def test_a_broken_timeline_is_reported_and_the_other_model_still_plays(digits):
     assert any("tl-bad" in w.value and "cannot be shown" in w.value for w in app.warning)
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert len(spec["frames"][0]["data"]) == 1
+
+
+def test_codes_only_timelines_still_play_and_decode_the_final_model(digits):
+    ids = [_watched("tl-codes", "ae", digits, weight_frames=0)]
+    app = page_app("timeline", **{"_w.timeline.models": ids})
+    app.run()
+    assert not app.exception and not app.error
+    assert any("kept codes only" in c.value and "epoch 6" in c.value for c in app.caption)
+    assert not app.select_slider and len(json.loads(app.get("plotly_chart")[0].proto.spec)["frames"]) == 7
