@@ -52,6 +52,9 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
     its bandwidth chosen on the train split's validation part; learned families only.
     """
     start = time.perf_counter()
+    if parzen and split != "test":                 # refused before any work is done
+        raise ConfigError("the Parzen protocol scores the test split (its bandwidth is chosen on the "
+                          "train split's validation part); use split='test'")
     model, train_cfg = _resolve_model(checkpoint)
     data = _resolve_data(dataset, data_dir, model)
     x, y = data.split(split)
@@ -84,9 +87,6 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
     out["code_var_mean"] = float(variances.mean())
     if not quick:
         out.update(_slow_metrics(model, data, split, x, y, seed))
-    if parzen and split != "test":
-        raise ConfigError("the Parzen protocol scores the test split (its bandwidth is chosen on the "
-                          "train split's validation part); use split='test'")
     if parzen and not model.closed_form:
         out.update(parzen_window(model, validation_split(data.split("train")[0]), x, seed=seed))
     out["seconds"] = round(time.perf_counter() - start, 2)
