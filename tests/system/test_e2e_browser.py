@@ -1,62 +1,7 @@
-"""End to end in a real browser: Debian's Chromium, driven by Playwright, against `streamlit run app.py`.
-
-Skips when Chromium or Playwright is missing, unless AEVIZ_REQUIRE_BROWSER=1 (CI), where that fails.
-The server is always killed; every wait is bounded.
-"""
+"""End to end in a real browser: the landing view's slider and the timeline (harness: tests/browser.py)."""
 import base64
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-FIRST_PAINT_S = 240         # generous: a first run without pretrained/ trains two small models
-IMAGE_CHANGE_S = 60
-
-
-def _need_browser():
-    required = os.environ.get("AEVIZ_REQUIRE_BROWSER") == "1"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if required:
-            pytest.fail("playwright is not installed but AEVIZ_REQUIRE_BROWSER=1")
-        pytest.skip("playwright is not installed")
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
-        if required:
-            pytest.fail(f"{CHROMIUM} is missing but AEVIZ_REQUIRE_BROWSER=1")
-        pytest.skip("Debian's chromium is not installed")
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"streamlit was not healthy within {timeout} s")
+from browser import IMAGE_CHANGE_S, app_in_browser
 
 
 def _interp_image_src(page) -> str:
@@ -64,41 +9,8 @@ def _interp_image_src(page) -> str:
         .locator("img").get_attribute("src")
 
 
-@contextlib.contextmanager
-def _app_in_browser(tmp_path):
-    """A Streamlit server of app.py on 127.0.0.1 and a Chromium page (1400x1000): (page, port, shots)."""
-    sync_playwright = _need_browser()
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    shots = Path(os.environ.get("AEVIZ_SCREENSHOT_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    try:
-        _wait_healthy(port, server)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(FIRST_PAINT_S * 1000)
-                yield page, port, shots
-            finally:
-                browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-            server.wait(timeout=15)
-        log.close()
-
-
 def test_landing_view_and_slider_in_a_real_browser(tmp_path):
-    with _app_in_browser(tmp_path) as (page, port, shots):
+    with app_in_browser(tmp_path) as (page, port, shots):
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_role("heading", name="Compare latent spaces").wait_for()
         page.get_by_text("at t = 0.50").first.wait_for()
@@ -125,7 +37,7 @@ def _first_trace_x(page) -> list:
 
 
 def test_the_timeline_plays_in_a_real_browser(tmp_path):
-    with _app_in_browser(tmp_path) as (page, port, shots):
+    with app_in_browser(tmp_path) as (page, port, shots):
         page.goto(f"http://127.0.0.1:{port}/timeline")
         page.get_by_role("heading", name="Watch a latent space form").wait_for()
         page.get_by_text("▶ Play").wait_for()
