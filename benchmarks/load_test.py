@@ -213,9 +213,10 @@ async def run_session(browser, url: str, s: Session, steps: tuple[str, ...], tra
             await d.rerun("explore", lambda: d.nav("Explore"), until="Explore a latent space")
         if "upload" in steps and s.zip_path:
             async def upload():
-                await page.locator('[data-testid="stExpander"]', has_text="Upload a model").click()
-                await page.locator('input[type="file"]').set_input_files(str(s.zip_path))
-            await d.rerun("upload", upload, until=f"upload: {s.marker}")
+                box = page.locator('[data-testid="stExpander"]', has_text="Upload a model")
+                await box.click()
+                await box.locator('input[type="file"]').set_input_files(str(s.zip_path))
+            await d.rerun("upload", upload, until=f"{s.marker} · ")
         if "projection" in steps:
             async def project():
                 await open_dropdown(page, "Projection", "pca")

@@ -23,6 +23,8 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("AEVIZ_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("AEVIZ_MODELS_DIR", str(root / "models"))
+    # page tests are written on the small 8x8 digits; tests of the offline default set it back
+    monkeypatch.setenv("AEVIZ_DEFAULT_DATASET", "digits")
 
 
 @pytest.fixture

@@ -77,6 +77,9 @@ UPLOAD_SESSION_MAX_MODELS = 5
 UPLOAD_SESSION_MAX_BYTES = 400 * MiB
 UPLOAD_NAME_MAX_CHARS = 80
 UPLOAD_SERVER_MAX_BYTES = 4096 * MiB     # all sessions together: many tabs of one person included
+# Per-session uploaded datasets, kept on disk as float32 samples + int64 labels and memory-mapped
+UPLOAD_SESSION_MAX_DATASETS = 3
+UPLOAD_SESSION_MAX_DATA_BYTES = 400 * MiB    # one upload of UPLOAD_MAX_VALUES (320 MB) fits
 
 # Downloaded dataset files
 DOWNLOAD_MAX_BYTES = 512 * MiB
@@ -116,9 +119,10 @@ _STORE, _MAPFILE, _JUDGE = "aeviz.maps.store", "aeviz.maps.mapfile", "aeviz.metr
 LIMITS: dict[str, Limit] = {
     "LATENT_MAX_GRID": Limit(LATENT_MAX_GRID, "count", ("aeviz.latent.arithmetic",),
                              "cells per side of a decoded grid or steps of a traversal"),
-    "UPLOAD_MAX_BYTES": Limit(UPLOAD_MAX_BYTES, "bytes", (_UPLOADS, "aeviz.ui.sources"),
+    "UPLOAD_MAX_BYTES": Limit(UPLOAD_MAX_BYTES, "bytes", (_UPLOADS, "aeviz.ui.sources", "aeviz.ui.datasets"),
                               "one uploaded data file or checkpoint .zip"),
-    "UPLOAD_MAX_ITEMS": Limit(UPLOAD_MAX_ITEMS, "count", (_UPLOADS,), "samples in an uploaded dataset"),
+    "UPLOAD_MAX_ITEMS": Limit(UPLOAD_MAX_ITEMS, "count", (_UPLOADS, "aeviz.ui.datasets"),
+                              "samples in an uploaded dataset"),
     "UPLOAD_MAX_VALUES": Limit(UPLOAD_MAX_VALUES, "count", (_UPLOADS,),
                                "samples x features of an upload after decoding (320 MB of float32)"),
     "UPLOAD_MAX_CLASSES": Limit(UPLOAD_MAX_CLASSES, "count", (_UPLOADS,), "distinct labels in an upload"),
@@ -146,7 +150,7 @@ LIMITS: dict[str, Limit] = {
     "MAP_MAX_POINTS": Limit(MAP_MAX_POINTS, "count", (_MAPFILE,), "points (rows) of one map"),
     "TIMELINE_MAX_VALUES": Limit(TIMELINE_MAX_VALUES, "count", ("aeviz.training.timeline",),
                                  "codes one training timeline records (frames x points x latent size)"),
-    "PRIOR_MAX_COMPONENTS": Limit(PRIOR_MAX_COMPONENTS, "count", ("aeviz.models.priors", "aeviz.ui.pages.train"),
+    "PRIOR_MAX_COMPONENTS": Limit(PRIOR_MAX_COMPONENTS, "count", ("aeviz.models.priors", "aeviz.ui.family_fields"),
                                   "components of an adversarial AE's mixture prior"),
     "TIMELINE_MAX_WEIGHT_BYTES": Limit(TIMELINE_MAX_WEIGHT_BYTES, "bytes", ("aeviz.training.timeline",),
                                        "a timeline's float16 weight snapshots; a bigger model keeps codes only"),
@@ -203,9 +207,13 @@ LIMITS: dict[str, Limit] = {
                                        "uploaded models one session keeps at once"),
     "UPLOAD_SESSION_MAX_BYTES": Limit(UPLOAD_SESSION_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
                                       "checkpoint files one session keeps on disk (two of the largest models)"),
-    "UPLOAD_SERVER_MAX_BYTES": Limit(UPLOAD_SERVER_MAX_BYTES, "bytes", ("aeviz.ui.sources",),
-                                     "checkpoint files all sessions of one server keep on disk"),
-    "UPLOAD_NAME_MAX_CHARS": Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources",),
+    "UPLOAD_SERVER_MAX_BYTES": Limit(UPLOAD_SERVER_MAX_BYTES, "bytes", ("aeviz.ui.sources", "aeviz.ui.datasets"),
+                                     "uploaded checkpoints and datasets all sessions of one server keep on disk"),
+    "UPLOAD_SESSION_MAX_DATASETS": Limit(UPLOAD_SESSION_MAX_DATASETS, "count", ("aeviz.ui.datasets",),
+                                         "uploaded datasets one session keeps at once"),
+    "UPLOAD_SESSION_MAX_DATA_BYTES": Limit(UPLOAD_SESSION_MAX_DATA_BYTES, "bytes", ("aeviz.ui.datasets",),
+                                           "uploaded datasets one session keeps, as float32 samples on disk"),
+    "UPLOAD_NAME_MAX_CHARS": Limit(UPLOAD_NAME_MAX_CHARS, "chars", ("aeviz.ui.sources", "aeviz.ui.datasets"),
                                    "an uploaded file's name as shown in labels"),
 }
 

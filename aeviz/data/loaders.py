@@ -108,3 +108,12 @@ load_mnist = _idx_loader("mnist", DIGIT_NAMES, "70,000 28x28 handwritten digits 
 load_fashion = _idx_loader("fashion-mnist", FASHION_NAMES,
                            "70,000 28x28 Zalando clothing images in 10 classes")
 TOY_LOADERS = {name: _toy_loader(name) for name in TOYS}
+_load_small = _idx_loader("mnist-small", DIGIT_NAMES, "5,000 28x28 handwritten digits of MNIST "
+                          "(4,000 of its train and 1,000 of its test images; CC BY-SA 3.0, LeCun and "
+                          "Cortes), built in")
+
+
+def load_mnist_small(folder: Path | None = None) -> Dataset:
+    """The embedded MNIST subset (aeviz.data.subset): the MNIST reader on the package's own files."""
+    from aeviz.data.subset import EMBEDDED
+    return _load_small(EMBEDDED / "mnist-small")

@@ -20,7 +20,7 @@ from aeviz.core.errors import DataError
 from aeviz.core.paths import cache_dir, data_dirs
 
 __all__ = ["Dataset", "DatasetSpec", "DATASETS", "load_dataset", "list_datasets", "find_files",
-           "clear_cache"]
+           "clear_cache", "kin", "noun"]
 
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                   "https://storage.googleapis.com/cvdf-datasets/mnist/")
@@ -38,6 +38,8 @@ class DatasetSpec:
     md5: tuple[str, ...] = ()                  # one per file
     sizes: tuple[int, ...] = ()                # bytes per file, for one progress total
     mirrors: tuple[str, ...] = ()              # base URLs; file names are appended
+    subset_of: str = ""                        # drawn from this dataset: its models are this one's too
+    noun: str = "items"                        # what one item is, in page text ("handwritten digits")
 
     @property
     def builtin(self) -> bool:
@@ -47,23 +49,26 @@ class DatasetSpec:
 def _specs() -> dict[str, DatasetSpec]:
     specs = [
         DatasetSpec("digits", "8x8 handwritten digits, 1,797 images (built in)", "image",
-                    loaders.load_digits),
+                    loaders.load_digits, noun="handwritten digits"),
+        DatasetSpec("mnist-small", "28x28 handwritten digits, 5,000 of MNIST's (built in)", "image",
+                    loaders.load_mnist_small, subset_of="mnist", noun="handwritten digits"),
         DatasetSpec("mnist", "28x28 handwritten digits, 70,000 images", "image",
                     loaders.load_mnist, loaders.IDX_FILES,
                     ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
-                    (9_912_422, 28_881, 1_648_877, 4_542), _MNIST_MIRRORS),
+                    (9_912_422, 28_881, 1_648_877, 4_542), _MNIST_MIRRORS, noun="handwritten digits"),
         DatasetSpec("fashion-mnist", "28x28 clothing images in 10 classes, 70,000 images",
                     "image", loaders.load_fashion, loaders.IDX_FILES,
                     ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
                      "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
-                    (26_421_880, 29_515, 4_422_102, 5_148), _FASHION_MIRRORS),
+                    (26_421_880, 29_515, 4_422_102, 5_148), _FASHION_MIRRORS,
+                    noun="clothing images"),
         DatasetSpec("frey-faces", "28x20 grey faces of one person, 1,965 images", "image",
                     loaders.load_frey, (loaders.FREY_FILE,), ("5aeb024d42b8a6091f30e5eb18c8a48d",),
-                    (1_100_584,), _FREY_MIRRORS),
+                    (1_100_584,), _FREY_MIRRORS, noun="faces"),
     ]
     specs += [DatasetSpec(name, toy.description + " (built in)", "vector",
-                          loaders.TOY_LOADERS[name]) for name, toy in loaders.TOYS.items()]
+                          loaders.TOY_LOADERS[name], noun="points") for name, toy in loaders.TOYS.items()]
     return {s.name: s for s in specs}
 
 
@@ -75,6 +80,18 @@ def get_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except (KeyError, TypeError):
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+
+
+def kin(name: str) -> tuple[str, ...]:
+    """``name`` and the dataset it was drawn from: a model trained on either belongs to both."""
+    spec = DATASETS.get(name) if isinstance(name, str) else None
+    return (name, spec.subset_of) if spec is not None and spec.subset_of else (name,)
+
+
+def noun(name: str) -> str:
+    """What one item of ``name`` is, for page text; "items" for a dataset not registered (an upload)."""
+    spec = DATASETS.get(name) if isinstance(name, str) else None
+    return spec.noun if spec is not None else "items"
 
 
 def find_files(name: str, data_dir: str | Path | None = None) -> Path | None:

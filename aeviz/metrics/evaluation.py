@@ -80,8 +80,9 @@ def evaluate(checkpoint: Checkpoint | str | Path, dataset: Dataset | str,
         if iwae_k is not None and not quick:
             out["iwae_k"] = int(iwae_k)
             out["iwae_nll"] = iwae_nll(model, x_lik, iwae_k, seed=seed)
-    if model.prior() is not None:              # VAE, AAE: how far q(z) is from the prior
-        out.update(prior_match(model, x, seed=seed))
+    # how far q(z) is from the prior samples are drawn from (N(0, I) for an AE: the question the
+    # prior panel asks of every model); ~0.3 s at 2,000 codes
+    out.update(prior_match(model, x, seed=seed))
     variances = code_variances(model, x)
     out["active_units"] = int((variances > 0.01).sum())
     out["code_var_mean"] = float(variances.mean())

@@ -24,7 +24,7 @@ import torch
 from aeviz.core.errors import ConfigError
 from aeviz.metrics.codes import knn_accuracy_loo
 from aeviz.metrics.likelihood import batches, check_input, evaluating, model_device
-from aeviz.models.families import Autoencoder
+from aeviz.models.families import Autoencoder, sampling_prior
 from aeviz.models.priors import Prior
 
 N_POINTS = 2000          # codes and prior draws each: an exact 4000 x 4000 kernel stays < 130 MB
@@ -73,10 +73,8 @@ def two_sample_accuracy(a: np.ndarray, b: np.ndarray) -> float:
 def prior_match(model: Autoencoder, x: np.ndarray, prior: Prior | None = None, *, seed: int = 0,
                 n: int = N_POINTS) -> dict[str, float]:
     """``prior_mmd`` and ``prior_1nn_acc`` of the model's q(z) on ``x`` against ``prior``
-    (default: the model's own; a plain AE has none, so pass one to compare)."""
-    prior = prior or model.prior()
-    if prior is None:
-        raise ConfigError(f"a {model.config.family} model has no prior to match; pass one to compare against")
+    (default: the one its samples are drawn from, ``families.sampling_prior``: N(0, I) for an AE)."""
+    prior = prior or sampling_prior(model)
     if prior.dim != model.config.latent_dim:
         raise ConfigError(f"the prior has {prior.dim} dimensions, the model's codes {model.config.latent_dim}")
     rng = np.random.default_rng(seed)

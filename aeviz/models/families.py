@@ -255,10 +255,16 @@ class VAE(Autoencoder):
         return f", beta={self.config.beta:g}"
 
 
+def sampling_prior(model: Autoencoder) -> Prior:
+    """The distribution new codes are drawn from: the model's prior, N(0, I) for a family without
+    one (what a VAE would accept: the question the app, the judge and the prior match ask of
+    every model, so an AE is measured on the same footing as a VAE)."""
+    return model.prior() or Normal(model.config.latent_dim)
+
+
 def prior_draws(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
-    """(n, D) float32 seeded codes from the model's prior; N(0, I) for a family without one
-    (what a VAE would accept: the question the app and the judge ask of every model)."""
-    return (model.prior() or Normal(model.config.latent_dim)).sample_numpy(n, seed)
+    """(n, D) float32 seeded codes from ``sampling_prior(model)``."""
+    return sampling_prior(model).sample_numpy(n, seed)
 
 
 def describe(model: Autoencoder) -> str:

@@ -134,9 +134,12 @@ def prior_scatter(draws: np.ndarray, title: str) -> go.Figure:
 
 
 def style(fig: go.Figure, title: str = "", height: int = 420) -> go.Figure:
+    # "pan", not "lasso": in lasso or box mode Streamlit sets clickmode "event", so a click selects
+    # nothing; in pan mode it sets "event+select" and a click selects the point. Box and lasso
+    # stay one toolbar click away on charts with selection_mode including them.
     fig.update_layout(title=dict(text=plotly_literal(title), x=0.02, font=dict(size=15)) if title else None,
                       height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      dragmode="lasso", legend=dict(itemsizing="constant", orientation="h", y=-0.08),
+                      dragmode="pan", legend=dict(itemsizing="constant", orientation="h", y=-0.08),
                       hoverlabel=dict(bgcolor="white"), plot_bgcolor="#fafafa")
     fig.update_xaxes(showgrid=False, zeroline=False, showticklabels=False)
     fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False, scaleanchor="x")

@@ -99,12 +99,13 @@ def _key(target: Path) -> str:
     return os.path.abspath(target)
 
 
-def free_name(models_dir: Path, base: str) -> str:
-    """``base``, else ``base-2``, ``base-3`` ...: the first name no saved model and no job holds."""
+def free_name(models_dir: Path, base: str, also: tuple[Path, ...] = ()) -> str:
+    """``base``, else ``base-2``, ``base-3`` ...: the first name no saved model and no job holds,
+    nor a folder in ``also`` (e.g. the shipped models, whose names must not be reused)."""
     with _registry_lock:
         busy = set(_writing)
     name, n = base, 1
-    while (models_dir / name).exists() or _key(models_dir / name) in busy:
+    while any((d / name).exists() for d in (models_dir, *also)) or _key(models_dir / name) in busy:
         n += 1
         name = f"{base}-{n}"
     return name

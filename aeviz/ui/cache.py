@@ -10,7 +10,7 @@ re-read.
 
 Public API (stable; pages call these, never the backend's loaders directly):
     model_key(model_id) -> str                         stable cache key of a model id
-    get_dataset(name) -> Dataset                       read-only arrays, shared
+    get_dataset(name) -> Dataset                       read-only arrays, shared (a session's upload: its own)
     get_split(name, split) -> (x, y)
     get_model(model_id) -> Checkpoint                  .model (eval mode), .config, .metrics, ...
     get_encoding(model_id, dataset, split) -> Encoding codes, logvar (VAE) and per-item error
@@ -20,7 +20,6 @@ Public API (stable; pages call these, never the backend's loaders directly):
     get_projector(model_id, dataset, split, method, params, seed) -> fitted estimator (transform)
     get_metrics(model_id, dataset, split, quick=True) -> dict[str, float]
     get_prior_images(model_id, n, seed) -> (z (n, D), images (n, *shape))
-    get_prior_holes(model_id, dataset, seed) -> float   share of prior codes far from all real codes
     decode(model_id, z) -> images                      uncached (sliders call it per frame)
     neighbours(codes, index, k) -> indices             nearest codes, the point itself excluded
 """
@@ -41,7 +40,7 @@ from aeviz.data.registry import Dataset, load_dataset
 from aeviz.models import compute
 from aeviz.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from aeviz.models.families import prior_draws
-from aeviz.ui import sources, state
+from aeviz.ui import datasets, sources, state
 from aeviz.zoo import recipes as zoo
 
 
@@ -54,8 +53,13 @@ class Encoding:
 
 # Datasets ----------------------------------------------------------------------
 
-@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def get_dataset(name: str) -> Dataset:
+    """A registered dataset (shared), or this session's own upload (``aeviz.ui.datasets``)."""
+    return datasets.get(name) if datasets.is_upload(name) else _registered(name)
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def _registered(name: str) -> Dataset:
     # cache_resource, not cache_data: a 70k-image dataset must not be copied on every rerun;
     # its arrays are read-only views, so sharing them is safe.
     return load_dataset(name, download=False)
@@ -269,18 +273,6 @@ def get_prior_images(model_id: str, n: int, seed: int) -> tuple[np.ndarray, np.n
 def _prior(key: str, n: int, seed: int, _ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     z = prior_draws(_ckpt.model, n, seed)
     return z, _ckpt.model.decode_numpy(z)
-
-
-def get_prior_holes(model_id: str, dataset: str, seed: int, n: int = 1000) -> float:
-    """Share of prior codes (as ``get_prior_images`` draws them) far from every real training code."""
-    return _prior_holes(model_key(model_id), dataset, int(seed), int(n), get_model(model_id),
-                        get_codes(model_id, dataset, "train"))
-
-
-@st.cache_data(max_entries=64)
-def _prior_holes(key: str, dataset: str, seed: int, n: int, _ckpt: Checkpoint, _train_codes: np.ndarray) -> float:
-    from aeviz.metrics.codes import off_manifold_share
-    return off_manifold_share(prior_draws(_ckpt.model, n, seed), _train_codes)
 
 
 def decode(model_id: str, z: np.ndarray) -> np.ndarray:

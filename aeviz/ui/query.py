@@ -20,7 +20,7 @@ import streamlit as st
 from aeviz.data.registry import DATASETS
 from aeviz.core import limits
 from aeviz.core.errors import AevizError
-from aeviz.ui import sources, state
+from aeviz.ui import datasets, sources, state
 from aeviz.ui.text import plain
 
 from aeviz.maps.projections import METHOD_NAMES as PROJECTIONS     # the projection registry's names
@@ -28,6 +28,8 @@ SPLITS = ("test", "train")
 
 
 def _dataset(v: str) -> dict[str, Any]:
+    if datasets.is_upload(v):
+        raise ValueError(f"{v} was uploaded in another session; uploads cannot be shared by link")
     if v not in DATASETS:
         raise ValueError(f"unknown dataset {v!r:.60}; known: {', '.join(DATASETS)}")
     return {state.DATASET: v}
@@ -155,6 +157,8 @@ def sync_to_url(fields: tuple[str, ...] = ("dataset", "split", "models", "proj",
                 wanted[name] = str(ss[state.ENDPOINTS][0 if name == "a" else 1])
         elif name in MIRRORS:
             value = ss[MIRRORS[name]]
+            if name == "dataset" and datasets.is_upload(value):
+                continue                        # this session's own data: never in a link
             if name in ("models", "model") and any(str(m).startswith("upload:") for m in
                                                    (value if isinstance(value, list) else [value])):
                 continue                        # session-only ids do not go into shareable links

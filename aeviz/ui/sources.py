@@ -35,6 +35,7 @@ from typing import Any
 import streamlit as st
 
 from aeviz.data import archive
+from aeviz.data.registry import kin
 from aeviz.models import checkpoint
 from aeviz.models import folder as mfolder
 from aeviz.models.config import ModelConfig
@@ -127,6 +128,15 @@ def _fits(meta: dict[str, Any], dataset: str, sample_shape: tuple[int, ...]) -> 
     return tuple(meta["input_shape"]) == tuple(sample_shape)
 
 
+def belongs(model_id: str, dataset: str) -> bool:
+    """Was the model trained on ``dataset`` (or the dataset it was drawn from)? A model of
+    another dataset of the same shape can encode it, but its pictures mean little."""
+    try:
+        return model_meta(model_id)["dataset"] in kin(dataset)
+    except AevizError:
+        return False
+
+
 def recover_user_models() -> list[str]:
     """Put back the user models whose save was killed midway (``folder.recover_all``), saying so."""
     names = mfolder.recover_all(user_models_dir())
@@ -158,7 +168,7 @@ def list_models(dataset: str, sample_shape: tuple[int, ...]) -> list[str]:
                 usable.append(model_id)
         except AevizError:
             continue                           # a broken folder is not offered; Explore reports on load
-    return usable
+    return sorted(usable, key=lambda m: not belongs(m, dataset))      # stable: own models first
 
 
 def _valid_name(name: str) -> bool:
@@ -172,7 +182,7 @@ def _valid_name(name: str) -> bool:
 def model_label(model_id: str) -> str:
     """Short plain-text label for pickers and captions: "VAE · digits-vae-2" / "PCA · 2 components".
 
-    Uploads are named by file and family: "upload: my_model.zip (vae, 2-D)". The label holds
+    Uploads are named by file, family and latent size: "my_model.zip · vae-2". The label holds
     user text: escape it (``aeviz.ui.text``) wherever Streamlit renders Markdown.
     """
     try:
@@ -183,8 +193,8 @@ def model_label(model_id: str) -> str:
     if ref.kind == "pca":
         return f"PCA · {meta['latent_dim']} components"
     if ref.kind == "upload":
-        file = st.session_state.get(_FILES, {}).get(model_id) or ref.name[:8]
-        return f"upload: {file} ({meta['family']}, {meta['latent_dim']}-D)"
+        file = st.session_state.get(_FILES, {}).get(model_id) or f"upload {ref.name[:8]}"
+        return f"{file} · {meta['family']}-{meta['latent_dim']}"
     where = "" if ref.kind != "user" else " (yours)" if ref.name in state.own_models() else " (saved)"
     return f"{meta['family'].upper()} · {ref.name}{where}"
 
@@ -192,6 +202,7 @@ def model_label(model_id: str) -> str:
 # Session-state keys of the upload bookkeeping (beside state.UPLOADS, which holds the models):
 _ZIPS = "aeviz.upload_zips"       # {sha256 of a .zip sent: model id}: a re-sent file is not unpacked again
 _FILES = "aeviz.upload_files"     # {model id: the .zip's file name as sent}, for labels
+DATA_DIR = ".data"                # in session_dir(): uploaded datasets (aeviz.ui.datasets)
 
 
 def session_dir() -> Path:
@@ -199,7 +210,8 @@ def session_dir() -> Path:
 
     Held as a TemporaryDirectory in session state: when Streamlit drops the
     session's state, the object is collected and the folder removed with it.
-    Uploads live in ``<session_dir>/<digest>/``; nothing else is kept there.
+    Uploaded checkpoints live in ``<session_dir>/<digest>/``, uploaded datasets in
+    ``<session_dir>/.data/<digest>/`` (``aeviz.ui.datasets``); nothing else is kept there.
     """
     ss = st.session_state
     holder = ss.get(state.SESSION_DIR)
@@ -263,7 +275,7 @@ def _keep(found: Path, dest: Path, filename: str) -> None:
                 f"{used / 2**20:.0f} MB of uploads already; one session keeps at most "
                 f"{limits.UPLOAD_SESSION_MAX_BYTES // 2**20} MB: remove an uploaded model (✕ beside "
                 "its name, under the upload box) and upload again")
-        others = _other_sessions_bytes(dest.parent)
+        others = _other_sessions_bytes(dest.parent) + _folder_bytes(dest.parent / DATA_DIR)
         if others + used + size > limits.UPLOAD_SERVER_MAX_BYTES:
             raise CheckpointError(
                 f"this server keeps {(others + used) / 2**20:.0f} MB of uploads for all its sessions "

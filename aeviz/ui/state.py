@@ -11,7 +11,7 @@ runs, so widgets use their own keys and copy into these (see
     at.session_state[state.SELECTION] = [3, 17]
 
 Keys (values and their types):
-    DATASET          str            registered dataset name ("digits")
+    DATASET          str            registered dataset name ("mnist-small", the embedded default)
     SPLIT            str            "train" | "test"
     COMPARE_MODELS   list[str]      model ids on the Compare page (2-3)
     EXPLORE_MODEL    str            model id on the Explore page (and the default for other pages)
@@ -25,11 +25,14 @@ Keys (values and their types):
     SEED             int            seed for samples and projections
     UPLOADS          dict[str, Any] model id -> Checkpoint, this session's uploaded models only
     SESSION_DIR      str            this session's private temp folder (uploads are extracted there)
+    DATA_UPLOADS     dict[str, Any] dataset name ("upload-<digest>") -> its upload, this session's only
     QUERY_APPLIED    bool           the query string was read for this session
+    KEPT             dict[str, Any] widget key -> value of the pages that call keep_widgets
 """
 from __future__ import annotations
 
 import copy
+import os
 import gc
 import sys
 from typing import Any
@@ -53,15 +56,15 @@ INTERP_T = "aeviz.interp_t"
 SEED = "aeviz.seed"
 UPLOADS = "aeviz.uploads"
 SESSION_DIR = "aeviz.session_dir"       # a TemporaryDirectory: removed with the session
+DATA_UPLOADS = "aeviz.data_uploads"     # this session's uploaded datasets (aeviz.ui.datasets)
 OWN_MODELS = "aeviz.own_models"         # names of user models this session saved
 QUERY_APPLIED = "aeviz.query_applied"
 
-DEFAULT_DATASET = "digits"
+DEFAULT_DATASET = "mnist-small"        # AEVIZ_DEFAULT_DATASET picks another (a classroom's own default)
 DEFAULT_COMPARE = ["pretrained:digits-ae-2", "pretrained:digits-vae-2", "pca:digits-2"]
 DEFAULT_EXPLORE = "pretrained:digits-vae-2"
 
 DEFAULTS: dict[str, Any] = {
-    DATASET: DEFAULT_DATASET,
     SPLIT: "test",
     COMPARE_MODELS: DEFAULT_COMPARE,
     EXPLORE_MODEL: DEFAULT_EXPLORE,
@@ -74,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
     INTERP_T: 0.5,
     SEED: 0,
     UPLOADS: {},
+    DATA_UPLOADS: {},
     OWN_MODELS: set(),
     QUERY_APPLIED: False,
 }
@@ -103,6 +107,9 @@ def init() -> None:
     for key, value in DEFAULTS.items():
         if key not in ss:
             ss[key] = copy.deepcopy(value)      # lists/dicts must not be shared between sessions
+    if DATASET not in ss:
+        # read per session, not at import: a name that is not offered falls back to the first dataset
+        ss[DATASET] = os.environ.get("AEVIZ_DEFAULT_DATASET", "").strip()[:64] or DEFAULT_DATASET
 
 
 def get(key: str) -> Any:
@@ -112,6 +119,25 @@ def get(key: str) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[key] = value
+
+
+KEPT = "aeviz.kept_widgets"             # {widget key: value} remembered by keep_widgets
+
+
+def keep_widgets(prefix: str, skip: tuple[str, ...] = ()) -> None:
+    """Make every widget whose key starts with ``prefix`` survive a page switch (a page with many
+    settings: ``widgets.bound`` does this for one widget). Call it before those widgets are drawn.
+
+    The values at the top of each run (the browser's latest) are copied aside; keys Streamlit
+    dropped while another page ran are written back before drawing, so the browser shows them.
+    ``skip``: keys of buttons, whose values Streamlit refuses to have written.
+    """
+    ss, kept = st.session_state, st.session_state.setdefault(KEPT, {})
+    for key in [k for k in ss.keys() if k.startswith(prefix) and k not in skip]:
+        kept[key] = ss[key]
+    for key, value in kept.items():
+        if key.startswith(prefix) and key not in ss:
+            ss[key] = value
 
 
 # Typed accessors -------------------------------------------------------------

@@ -12,7 +12,8 @@ Public API (stable; every page uses it):
     picture(images, size=96) -> uint8 array    one image or a batch tiled in a row, enlarged crisply
     show_images(images, captions=None, size=96, container=st)   images in a row of columns
     show_picture(pic, caption="", container=st)   a uint8 picture at its own size (no stretching)
-    show_samples(x, caption="")    images, or a small table for vector datasets
+    show_samples(x, caption="")    images, or a small plot of the points for vector datasets
+    clear_selection_button(container=st)   "Clear selection": empties the maps' linked selection
 
 Captions given to the picture helpers are plain text (escaped here through
 ``aeviz.ui.text.plain``): pass model labels and class names as they are.
@@ -21,21 +22,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import math
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitDuplicateElementId, StreamlitDuplicateElementKey
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from aeviz.render import images as imaging
+from aeviz.render.samples import vector_samples
 from aeviz.data.registry import list_datasets
 from aeviz.maps.projections import METHOD_NAMES
 from aeviz.core.errors import AevizError
-from aeviz.ui import query, sources, state
+from aeviz.ui import datasets, query, sources, state
 from aeviz.ui.text import plain
 
 
 _MISSING = object()
+_DRAWN_ON = "aeviz.drawn_on"        # {widget key: the page that drew it last} (see bound)
 
 
 def trust_notice(ratio: float) -> None:
@@ -73,9 +79,14 @@ def bound(widget: Callable[..., Any], label: str, key: str, *, container: Any = 
             value = opts[0]
         st.session_state[key] = value
     # Assign only when they differ: re-setting a live widget's value on every run makes the
-    # browser redraw it and slows every interaction (~1.8x on the slider benchmark).
-    if st.session_state.get(wkey, _MISSING) != value:
+    # browser redraw it and slows every interaction (~1.8x on the slider benchmark). And on the
+    # first run of another page: the same key there is a new widget (its id holds the page), which
+    # keeps its default unless assigned, while the old page's value still reads back under the key.
+    drawn = st.session_state.setdefault(_DRAWN_ON, {})
+    page_id = getattr(get_script_run_ctx(), "page_script_hash", "")
+    if st.session_state.get(wkey, _MISSING) != value or drawn.get(wkey) != page_id:
         st.session_state[wkey] = value
+    drawn[wkey] = page_id
 
     def sync() -> None:
         st.session_state[key] = st.session_state[wkey]
@@ -90,15 +101,31 @@ def _clear_selection() -> None:
     st.session_state[state.ENDPOINTS] = []
 
 
+def clear_selection_button(container: Any = st) -> None:
+    """A button that empties the maps' selection (the endpoints stay).
+
+    A button, not a double-click on a map: Streamlit hashes the figure into a chart's id, so a
+    map redrawn with the new selection is a new chart holding no selection, and a double-click
+    on it sends nothing to the server.
+    """
+    container.button("Clear selection", key="_w.clear_selection", on_click=state.set_selection,
+                     args=([],), help="Unselect every point on the maps")
+
+
 def dataset_picker(container: Any = st) -> str:
+    """The registered datasets present here, then this session's uploads; the upload box below
+    (drawn first, into its own slot, so a file uploaded now is already listed and picked)."""
+    slot = container.container()
+    datasets.uploader(container)
     rows = [r for r in list_datasets() if r["available"]]
-    names = [r["name"] for r in rows]
+    names = [r["name"] for r in rows] + datasets.names()
     described = {r["name"]: r["description"] for r in rows}
-    name = bound(st.selectbox, "Dataset", state.DATASET, container=container, options=names,
-                 on_change=_clear_selection,
+    name = bound(st.selectbox, "Dataset", state.DATASET, container=slot, options=names,
+                 on_change=_clear_selection, format_func=datasets.label,
                  help="Only datasets present on this machine are listed "
-                      "(set AEVIZ_DATA_DIR to add MNIST, Fashion-MNIST or Frey faces).")
-    container.caption(plain(described.get(name, "")))
+                      "(set AEVIZ_DATA_DIR to add MNIST, Fashion-MNIST or Frey faces), then the data "
+                      "you uploaded in this session (the box below).")
+    slot.caption(plain(described.get(name) or (datasets.get(name).description if name in datasets.names() else "")))
     return name
 
 
@@ -111,8 +138,10 @@ def split_picker(container: Any = st) -> str:
 def model_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
                  key: str = state.EXPLORE_MODEL, container: Any = st) -> str:
     ids = sources.list_models(dataset, sample_shape)
-    return bound(st.selectbox, label, key, container=container, options=ids,
-                 format_func=sources.model_label)
+    chosen = bound(st.selectbox, label, key, container=container, options=ids,
+                   format_func=functools.partial(_picker_label, dataset))
+    _foreign_note([chosen] if chosen else [], dataset, container)
+    return chosen
 
 
 def models_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
@@ -120,15 +149,46 @@ def models_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
     ids = sources.list_models(dataset, sample_shape)
     if not [m for m in st.session_state[key] if m in ids]:
         st.session_state[key] = _default_models(dataset, ids)
-    return bound(st.multiselect, label, key, container=container, options=ids,
-                 format_func=sources.model_label, max_selections=max_models)
+    chosen = bound(st.multiselect, label, key, container=container, options=ids,
+                   format_func=functools.partial(_picker_label, dataset), max_selections=max_models)
+    _foreign_note(chosen, dataset, container)
+    return chosen
+
+
+def _picker_label(dataset: str, model_id: str) -> str:
+    """The model's label, plus the dataset it was trained on when that is not ``dataset``."""
+    label = sources.model_label(model_id)
+    if sources.belongs(model_id, dataset):
+        return label
+    try:
+        trained = sources.model_meta(model_id)["dataset"] or "unknown data"
+    except AevizError:
+        trained = "unknown data"
+    return f"{label} — trained on {trained}"
+
+
+def _foreign_note(chosen: list[str], dataset: str, container: Any) -> None:
+    foreign = [m for m in chosen if not sources.belongs(m, dataset)]
+    if foreign:
+        container.caption(plain(
+            f"{', '.join(_picker_label(dataset, m) for m in foreign)}: it reads inputs of this shape, but "
+            f"it never saw {dataset}, so its codes and pictures of it say little about what it learned."))
 
 
 def _default_models(dataset: str, ids: list[str]) -> list[str]:
-    """AE and VAE with a 2-D latent space plus the PCA baseline, when available."""
-    wanted = [f"pretrained:{dataset}-ae-2", f"pretrained:{dataset}-vae-2", f"pca:{dataset}-2"]
-    chosen = [m for m in wanted if m in ids]
-    return chosen or ids[:2]
+    """The landing contrast: the shipped AE and VAE of this dataset with the smallest latent size
+    both have, plus the AAE of that size (else the 2-component PCA baseline)."""
+    shipped: dict[tuple[str, int], str] = {}
+    for m in ids:
+        if m.startswith("pretrained:") and sources.belongs(m, dataset):
+            meta = sources.model_meta(m)
+            shipped.setdefault((meta["family"], meta["latent_dim"]), m)
+    dims = sorted({d for f, d in shipped if f == "ae"} & {d for f, d in shipped if f == "vae"})
+    if not dims:                               # e.g. Frey faces: its one shipped VAE beside PCA
+        return (list(shipped.values())[:2] + [m for m in ids if m.startswith("pca:")][:1]) or ids[:2]
+    d = dims[0]
+    third = shipped.get(("aae", d)) or next((m for m in ids if m == f"pca:{dataset}-2"), None)
+    return [shipped[("ae", d)], shipped[("vae", d)]] + ([third] if third else [])
 
 
 UPLOAD_ROUND = "aeviz.upload_round"     # bumped by Remove: a fresh uploader, so the file is not re-added
@@ -171,11 +231,14 @@ NO_MODEL = "No model fits this dataset yet: train one on the Train page."
 
 
 def page(title: str, intro: str) -> tuple[str, str]:
-    """Session state, the dataset/split sidebar, title and intro: how every data page starts."""
+    """Session state, the dataset/split sidebar, title and intro: how every data page starts.
+
+    An intro that names the dataset's items is drawn by the page itself (pass "")."""
     query.init()
     dataset, split = sidebar()
     st.title(title)
-    st.markdown(intro)
+    if intro:
+        st.markdown(intro)
     return dataset, split
 
 
@@ -235,13 +298,22 @@ def show_picture(pic: np.ndarray, caption: str = "", container: Any = st, inline
 
 def show_samples(x: np.ndarray, caption: str = "", size: int = 96, container: Any = st,
                  inline: bool = False) -> None:
-    """Images when the samples are images; otherwise their coordinates as a table."""
+    """Images when the samples are images; otherwise a small plot of the points
+    (``render.samples.vector_samples``: in the data's plane for 2-D data, else a line each)."""
     if imaging.is_image_shape(x.shape[1:]):
         show_picture(picture(x, size), caption, container, inline)
-    else:
-        container.caption(plain(caption))
-        container.dataframe(np.round(np.asarray(x).reshape(len(x), -1), 3), height=150)
+        return
+    fig = vector_samples(np.asarray(x).reshape(len(x), -1), height=max(180, min(320, size + 140)))
+    for n in range(64):          # the same points twice in one run need a key (Streamlit's element id)
+        try:
+            container.plotly_chart(fig, key=None if n == 0 else f"_w.samples.{n}",
+                                   config={"displaylogo": False, "displayModeBar": False})
+            break
+        except (StreamlitDuplicateElementId, StreamlitDuplicateElementKey):
+            continue
+    container.caption(plain(caption))
 
 
 __all__ = ["guard", "bound", "sidebar", "dataset_picker", "split_picker", "model_picker",
-           "models_picker", "upload_model", "picture", "show_images", "show_picture", "show_samples"]
+           "models_picker", "upload_model", "picture", "show_images", "show_picture", "show_samples",
+           "clear_selection_button"]

@@ -181,6 +181,7 @@ def test_evaluate_reports_what_applies_to_each_family(digit_models, digits):
         assert r["n"] == 360 and r["family"] == fam and r["latent_dim"] == 4
     assert {"neg_elbo", "kl", "iwae_nll", "iwae_k"} <= set(res["vae"])
     assert "neg_elbo" not in res["ae"] and "fitted_confidence" in res["ae"]
+    assert all(0.0 <= res[f]["prior_1nn_acc"] <= 1.0 for f in res)        # every family, AE against N(0, I)
     assert "fitted_confidence" not in res["vae"]
     assert res["vae"]["iwae_nll"] <= res["vae"]["neg_elbo"] + 1.0
     assert res["pca"]["interp_path_ratio"] == pytest.approx(1.0, abs=1e-4)

@@ -31,9 +31,17 @@ def test_a_vae_is_scored_on_posterior_draws_not_means(tmp_path, tiny_images):
     assert set(prior_match(model, tiny_images)) == {"prior_mmd", "prior_1nn_acc"}
 
 
-def test_a_plain_ae_has_no_prior_unless_one_is_given(tmp_path, tiny_images):
-    from aeviz.models.priors import get_prior
+def test_a_plain_ae_is_matched_against_the_normal_its_samples_come_from(tmp_path, tiny_images):
+    from aeviz.models.priors import Normal, get_prior
     model = load_checkpoint(tiny_checkpoint(tmp_path / "a", "ae", 2)).model
-    with pytest.raises(ConfigError, match="has no prior to match"):
-        prior_match(model, tiny_images)
+    assert prior_match(model, tiny_images) == prior_match(model, tiny_images, Normal(2))
     assert prior_match(model, tiny_images, get_prior("ring", 2))["prior_1nn_acc"] > 0.5
+
+
+def test_codes_spread_wider_than_the_normal_are_told_apart_from_it(tmp_path, tiny_images):
+    """The landing view's contrast: an AE's codes at std 4 are easy to tell from N(0, I)."""
+    from aeviz.models.priors import Normal
+    rng = np.random.default_rng(0)
+    wide, unit = 4.0 * rng.standard_normal((500, 2)), rng.standard_normal((500, 2))
+    ref = Normal(2).sample_numpy(500, 1)
+    assert two_sample_accuracy(wide, ref) > 0.75 > 0.6 > two_sample_accuracy(unit, ref)

@@ -25,6 +25,11 @@ def test_one_trace_per_class_with_class_colours_and_indices(pts_labels):
     assert isinstance(fig.data[0], go.Scatter)                    # small maps stay SVG
 
 
+def test_maps_open_in_pan_mode_so_a_click_selects_a_point(pts_labels):
+    # Streamlit turns clicks into selections only outside lasso / box mode (issue 14)
+    assert figures.latent_map(*pts_labels).layout.dragmode == "pan"
+
+
 def test_large_maps_use_webgl():
     pts = np.zeros((figures.GL_THRESHOLD + 1, 2))
     fig = figures.latent_map(pts, np.zeros(len(pts), dtype=int))

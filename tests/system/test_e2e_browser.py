@@ -10,7 +10,8 @@ def _interp_image_src(page) -> str:
 
 
 def test_landing_view_and_slider_in_a_real_browser(tmp_path):
-    with app_in_browser(tmp_path) as (page, port, shots):
+    # the real offline default: the embedded 28x28 MNIST subset with the shipped 2-D models
+    with app_in_browser(tmp_path, env={"AEVIZ_DEFAULT_DATASET": ""}) as (page, port, shots):
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_role("heading", name="Compare latent spaces").wait_for()
         page.get_by_text("at t = 0.50").first.wait_for()

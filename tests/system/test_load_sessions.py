@@ -172,7 +172,7 @@ def _browser_missing() -> str | None:
 def test_leakage_check_can_fail():
     import load_test
     a, b = load_test.Session(0, "a", marker="a-1111.zip"), load_test.Session(1, "b", marker="b-2222.zip")
-    a.texts, b.texts = ["upload: a-1111.zip (ae, 2-D)"], ["upload: a-1111.zip (ae, 2-D) seen by b"]
+    a.texts, b.texts = ["a-1111.zip · ae-2"], ["a-1111.zip · ae-2 seen by b"]
     assert load_test.leakage([a, b]) == ["session 1 shows session 0's upload a-1111.zip"]
     assert load_test.percentile([3.0, 1.0, 2.0], 50) == 2.0
 

@@ -186,3 +186,10 @@ def test_a_run_past_its_time_budget_is_stopped_and_not_saved(tmp_path, tiny_imag
     assert snap.epoch < 5000 and not (tmp_path / "slow").exists()
     again = tj.TrainingJob(_spec(tmp_path, "slow", epochs=1), tiny_images).start()   # the name is free
     assert again.join(30) and again.snapshot().state == "done"
+
+
+def test_a_free_name_skips_the_names_of_other_folders_too(tmp_path):
+    (tmp_path / "zoo" / "digits-vae-2-mine").mkdir(parents=True)
+    (tmp_path / "mine" / "digits-vae-2-mine-2").mkdir(parents=True)
+    assert tj.free_name(tmp_path / "mine", "digits-vae-2-mine") == "digits-vae-2-mine"
+    assert tj.free_name(tmp_path / "mine", "digits-vae-2-mine", also=(tmp_path / "zoo",)) == "digits-vae-2-mine-3"

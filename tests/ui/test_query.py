@@ -22,7 +22,7 @@ def test_valid_link_becomes_state_updates():
     ("models", "pretrained:a,pretrained:b,pretrained:c,pretrained:d"),
     ("models", "upload:0123456789abcdef"), ("model", "user:..hidden"), ("model", "a,b"),
     ("proj", "os.system"), ("split", "validation"), ("t", "nan"), ("t", "2"), ("t", "-0.1"),
-    ("models", "pca:digits-0"), ("models", "user:" + "x" * 80),
+    ("models", "pca:digits-0"), ("models", "user:" + "x" * 80), ("dataset", "upload-0123456789abcdef"),
 ])
 def test_malicious_or_unknown_values_are_ignored_with_a_warning(name, value):
     updates, warnings = query.parse({name: value})
@@ -56,3 +56,8 @@ def test_repeated_parameter_uses_the_last_value():
 def test_projection_names_match_the_backend():
     from aeviz.maps import projections as project
     assert set(query.PROJECTIONS) <= set(project.METHODS)
+
+
+def test_an_uploaded_dataset_is_never_opened_by_a_link():
+    updates, warnings = query.parse({"dataset": "upload-0123456789abcdef"})
+    assert updates == {} and "uploaded in another session" in warnings[0]

@@ -43,7 +43,7 @@ def test_the_same_model_sent_twice_is_stored_once_and_named_by_file_and_family(t
     digest = first.split(":", 1)[1]
     saved = sorted(p.name for p in (tmp_path / "m0").iterdir())
     assert _kept(session) == [digest] + [f"{digest}/{name}" for name in saved]   # notes.bin was not kept
-    assert sources.model_label(first) == "upload: my_model.zip (ae, 2-D)"
+    assert sources.model_label(first) == "my_model.zip · ae-2"
 
 
 @pytest.mark.parametrize("members", [

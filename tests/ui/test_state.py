@@ -123,3 +123,27 @@ def test_session_upload_folder_is_removed_with_the_session():
     del at
     gc.collect()
     assert not folder.exists()
+
+
+KEEP = """
+import streamlit as st
+from aeviz.ui import state
+state.keep_widgets("_w.k.", skip=("_w.k.go",))
+if st.session_state.get("shown", True):                # False: as if another page ran
+    st.number_input("n", 0, 10, 3, key="_w.k.n")
+    st.selectbox("s", ["a", "b"], key="_w.k.s")
+    st.button("go", key="_w.k.go")
+"""
+
+
+def test_kept_widgets_get_their_values_back_after_runs_that_did_not_draw_them():
+    at = AppTest.from_string(KEEP, default_timeout=30).run()
+    at.number_input(key="_w.k.n").set_value(7)
+    at.selectbox(key="_w.k.s").set_value("b").run()
+    at.button(key="_w.k.go").click().run()               # a button's value is not kept (Streamlit refuses it)
+    at.session_state["shown"] = False
+    at.run()
+    at.session_state["shown"] = True
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="_w.k.n").value == 7 and at.selectbox(key="_w.k.s").value == "b"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from aeviz.data.registry import noun
 from aeviz.render import figures
 from aeviz.render.images import image_grid
 from aeviz.latent.paths import interpolate
@@ -22,22 +23,26 @@ N_PRIOR = 16
 N_STEPS = 8
 MAX_SHOWN = 10
 
-INTRO = ("The same handwritten digits, encoded by models with the same encoder and decoder "
-         "network. The **autoencoder** (AE) is only asked to reconstruct; the **variational "
-         "autoencoder** (VAE) is also pulled towards a standard normal code distribution; the "
-         "**adversarial autoencoder** (AAE, add it from the sidebar) is pulled towards a prior of "
-         "its own by a discriminator; **PCA** is the best *linear* code. Select points with the box "
-         "or lasso in any map: the same images light up in the others.")
+INTRO = ("The same {0}, encoded by models with the same encoder and decoder network. The "
+         "**autoencoder** (AE) is only asked to reconstruct; the **variational autoencoder** (VAE) is "
+         "also pulled towards a standard normal code distribution; the **adversarial autoencoder** "
+         "(AAE) is pulled towards a prior of its own by a discriminator; **PCA** (add it in the sidebar) is "
+         "the best *linear* "
+         "code. Click a point, or select with the box or lasso in any map: the same {0} light up in "
+         "the others.")
 PRIOR_NOTE = ("Each model decodes 16 random codes from its prior: z ~ N(0, I) for the VAE and for a "
               "model without a prior (the AE), the chosen prior for an AAE. The VAE and the AAE were "
-              "trained so that codes drawn this way decode to plausible images; an AE was never told "
-              "which codes are valid, so whether N(0, I) lands on its data depends on the scale and "
-              "place its codes happened to take. The share under each grid measures it on 1,000 "
-              "codes. (PCA samples its own Gaussian, scaled by each component's variance.)")
+              "trained so that codes drawn this way land where their data's codes are; an AE was never "
+              "told which codes are valid, so N(0, I) lands on its codes only by chance. The number under "
+              "each grid measures it: a nearest-neighbour test on 2,000 codes against 2,000 draws of the "
+              "prior. 50% means the test cannot tell them apart (the codes fill the prior, few holes); "
+              "100% means the draws fall where no code is. (PCA samples its own Gaussian, scaled by "
+              "each component's variance.)")
 
 
 def main() -> None:
-    dataset, split = widgets.page("Compare latent spaces", INTRO)
+    dataset, split = widgets.page("Compare latent spaces", "")
+    st.markdown(md(INTRO, noun(dataset)))        # {0}: what the dataset's items are
     with widgets.guard():
         ds = cache.get_dataset(dataset)
         with st.sidebar:
@@ -50,7 +55,7 @@ def main() -> None:
         maps_row(models, dataset, split, ds.class_names, y, method)
         selection_panel(models, dataset, split, x, y)
         interpolation_panel(models, dataset, split, y, ds.class_names)
-        prior_panel(models, dataset)
+        prior_panel(models, dataset, split)
         metrics_panel(models, dataset, split)
     query.sync_to_url()
 
@@ -86,8 +91,13 @@ def maps_row(models: list[str], dataset: str, split: str, class_names: tuple[str
                 st.caption(md("Its {}-D codes are drawn with PCA; pick UMAP or t-SNE under Map for a "
                               "non-linear view.", sources.model_meta(model_id)['latent_dim']))
     n = len(selected)
-    st.caption(md("{} point{} selected — double-click a map to clear.", n, "s" * (n != 1)) if n else
-               "Tip: drag a box or lasso on any map; stars A and B are the interpolation endpoints.")
+    if not n:
+        st.caption("Tip: click a point on any map, or pick Box or Lasso Select in a map's toolbar and "
+                   "drag; stars A and B are the interpolation endpoints.")
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(md("{} point{} selected, highlighted on every map.", n, "s" * (n != 1)))
+    widgets.clear_selection_button(right)
 
 
 def selection_panel(models: list[str], dataset: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
@@ -112,9 +122,9 @@ def interpolation_panel(models: list[str], dataset: str, split: str, y: np.ndarr
     st.subheader("The same path, decoded by each model")
     a, b = state.endpoints(len(y), y)
     st.caption(md("A straight line in each latent space from point A (#{}, {}) to point B (#{}, {}). "
-                  "Watch whether the in-between images stay digit-like: where a path crosses empty "
+                  "Watch whether the in-between images stay like real {}: where a path crosses empty "
                   "space, the decoder shows images no training code produced.",
-                  a, class_names[y[a]], b, class_names[y[b]]))
+                  a, class_names[y[a]], b, class_names[y[b]], noun(dataset)))
     labels = {m: sources.model_label(m) for m in models}
     ends: dict[str, tuple] = {}
     for model_id in models:
@@ -145,22 +155,29 @@ def slider_panel(ends: dict[str, tuple], labels: dict[str, str]) -> None:
                              inline=True)
 
 
-def prior_panel(models: list[str], dataset: str) -> None:
+def prior_panel(models: list[str], dataset: str, split: str) -> None:
     st.subheader("Random codes from each model's prior, decoded")
     st.caption(PRIOR_NOTE)
     cols = st.columns(len(models))
     for col, model_id in zip(cols, models):
         with col, widgets.guard(f"{sources.model_label(model_id)}: "):
             _, images = cache.get_prior_images(model_id, N_PRIOR, state.seed())
-            holes = cache.get_prior_holes(model_id, dataset, state.seed())
-            caption = (f"{sources.model_label(model_id)}: {holes:.0%} of 1,000 such codes lie off "
-                       "the data (farther from every training code than 95% of training codes are "
-                       "from their nearest neighbour)")
+            caption = prior_caption(sources.model_label(model_id),
+                                    cache.get_metrics(model_id, dataset, split).get("prior_1nn_acc"))
             if images.ndim == 4:
-                widgets.show_picture(image_grid(images, n_cols=4, pad=2, scale=max(1, 64 // images.shape[-1])),
+                widgets.show_picture(image_grid(images, n_cols=4, pad=2, scale=max(1, 96 // images.shape[-1])),
                                      caption, col)
             else:
                 widgets.show_samples(images, caption=caption, container=col)
+
+
+def prior_caption(label: str, acc: float | None) -> str:
+    """The prior-match statistic in words (the same ``prior_1nn_acc`` as the metrics table)."""
+    if acc is None:
+        return label
+    verdict = ("its codes fill the prior" if acc < 0.6 else "partly" if acc < 0.8
+               else "the draws mostly fall where no code is")
+    return f"{label}: a nearest-neighbour test tells its codes from prior draws {acc:.0%} of the time ({verdict})"
 
 
 # Table column -> (metrics key, format); the caption below explains each one.

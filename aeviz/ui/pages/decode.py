@@ -229,26 +229,26 @@ def manifold_panel(model_id: str, inv: Inverter, pts: np.ndarray, is_image: bool
         widgets.show_samples(images, caption="decoded coordinates, row by row")
 
 
-def _base_changed(z: np.ndarray) -> bool:
-    key = tuple(np.round(z, 6))
-    changed = st.session_state.get(BASE) != key
-    st.session_state[BASE] = key
-    return changed
+def _put_sliders(z: np.ndarray) -> None:
+    """Move the sliders to ``z``: set before they are drawn (a keyed slider ignores a new default)."""
+    st.session_state[BASE] = tuple(np.round(z, 6))
+    for i in range(min(len(z), MAX_SLIDERS)):
+        st.session_state[f"_w.decode.dim{i}"] = float(z[i])
 
 
 @st.fragment
 def sliders_panel(model_id: str, z: np.ndarray, ranges: np.ndarray) -> None:
     """One slider per latent dimension, starting at the decoded code; redrawn alone."""
     d = min(len(z), MAX_SLIDERS)
-    if _base_changed(z) or st.button("Reset to the decoded code", key="_w.decode.reset"):
-        for i in range(len(z)):
-            st.session_state.pop(f"_w.decode.dim{i}", None)
+    if st.session_state.get(BASE) != tuple(np.round(z, 6)) or f"_w.decode.dim{d - 1}" not in st.session_state:
+        _put_sliders(z)          # a new code (a click, typed x/y), or the sliders a page switch dropped
+    st.button("Reset to the decoded code", key="_w.decode.reset", on_click=_put_sliders, args=(z,))
     left, right = st.columns([3, 2])
     values = {}
     with left:
         for i in range(d):
             lo, hi = float(min(ranges[i, 0], z[i])), float(max(ranges[i, 1], z[i]))
-            values[i] = st.slider(f"z{i}", lo, hi, float(z[i]), step=(hi - lo) / 100, key=f"_w.decode.dim{i}")
+            values[i] = st.slider(f"z{i}", lo, hi, step=(hi - lo) / 100, key=f"_w.decode.dim{i}")
         if len(z) > d:
             st.caption(md("Showing the first {} of {} dimensions; the rest stay at the decoded code.",
                           d, len(z)))

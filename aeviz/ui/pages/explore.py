@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from aeviz.render import figures
+from aeviz.render.images import image_grid
 from aeviz.models.families import describe
 from aeviz.ui import cache, query, sources, state, widgets
 from aeviz.ui.text import md, plain
@@ -21,6 +22,8 @@ N_CLOUD = 40
 N_PRIOR = 1000                 # prior draws drawn over the map
 MAX_CLOUD_POINTS = 12
 N_NEIGHBOURS = 8
+GRID_SHOWN = 64                  # selected points shown in the grid (8 x 8)
+GRID_COLS = 8
 
 
 def main() -> None:
@@ -34,8 +37,9 @@ def main() -> None:
             st.info("No model fits this dataset yet: train one on the Train page or upload a checkpoint.")
             return
         ckpt = cache.get_model(model_id)
-        st.caption(md("{} — {}. Hover a point for its label and index; click or lasso to see images "
-                      "on the right.", sources.model_label(model_id), describe(ckpt.model)))
+        st.caption(md("{} — {}. Hover a point for its label and index; click it to see images on the "
+                      "right, or pick Box or Lasso Select in the map's toolbar and drag to select many.",
+                      sources.model_label(model_id), describe(ckpt.model)))
         method, params = projection_sidebar(ckpt.config.latent_dim)
         colour, codes_mode = style_sidebar(ckpt.config.is_variational)
         prior = ckpt.model.prior()
@@ -159,15 +163,38 @@ def detail_panel(model_id: str, dataset: str, split: str, x: np.ndarray, y: np.n
                  class_names: tuple[str, ...]) -> None:
     sel = state.selection()
     if not sel:
-        st.info("Click a point (or drag a lasso) on the map to see its image, its reconstruction "
-                "and its nearest neighbours in latent space.")
+        st.info("Click a point on the map to see its image, its reconstruction and its nearest "
+                "neighbours in latent space; Box or Lasso Select in the map's toolbar selects many.")
         return
-    i = sel[0]
+    if len(sel) > 1:
+        selection_grid(model_id, dataset, split, x, sel)
+    else:
+        point_detail(model_id, dataset, split, x, y, class_names, sel[0])
+    widgets.clear_selection_button()
+
+
+def selection_grid(model_id: str, dataset: str, split: str, x: np.ndarray, sel: list[int]) -> None:
+    """Many selected points: a grid of their inputs over a grid of their reconstructions."""
+    shown = sel[:GRID_SHOWN]
+    st.subheader(md("{} points selected", len(sel)))
+    st.caption(md("Showing the first {} (by index)" if len(sel) > len(shown) else "Showing all {}",
+                  len(shown)) + ": the inputs, then their reconstructions in the same places.")
+    recon = cache.decode(model_id, cache.get_codes(model_id, dataset, split)[shown])
+    for images, what in ((x[shown], "inputs"), (recon, "reconstructions")):
+        caption = f"{len(shown)} {what}"
+        if x.ndim == 4:
+            scale = max(1, 40 // images.shape[-1])    # 8x8 digits: 40 px cells, 8 fill the column
+            widgets.show_picture(image_grid(images, n_cols=GRID_COLS, pad=1, scale=scale), caption)
+        else:
+            widgets.show_samples(images, caption)
+
+
+def point_detail(model_id: str, dataset: str, split: str, x: np.ndarray, y: np.ndarray,
+                 class_names: tuple[str, ...], i: int) -> None:
+    """One selected point: input and reconstruction, nearest codes, and the endpoint buttons."""
     codes = cache.get_codes(model_id, dataset, split)
     recon = cache.decode(model_id, codes[i:i + 1])
     st.subheader(md("Point #{}: {}", i, class_names[y[i]]))
-    if len(sel) > 1:
-        st.caption(md("{} points selected; showing the first.", len(sel)))
     pair = np.concatenate([x[i:i + 1], recon])
     if x.ndim == 4:
         widgets.show_images(pair, ["input", "reconstruction"], size=120)

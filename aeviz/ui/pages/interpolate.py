@@ -206,8 +206,9 @@ def map_panel(model_id: str, dataset: str, split: str, method: str, codes: np.nd
     fig.update_layout(dragmode="pan")
     st.plotly_chart(fig, key=MAP_KEY, on_select=_on_click, selection_mode=("points",),
                     config={"displaylogo": False})
-    st.radio("Clicking a point sets", ["A", "B", "via"], horizontal=True, key=CLICK_KEY,
-             format_func={"A": "endpoint A", "B": "endpoint B", "via": "adds a via point"}.get)
+    st.session_state.setdefault(CLICK_KEY, "A")      # canonical: kept while the radio is not drawn (an error)
+    widgets.bound(st.radio, "Clicking a point sets", CLICK_KEY, options=["A", "B", "via"], horizontal=True,
+                  format_func={"A": "endpoint A", "B": "endpoint B", "via": "adds a via point"}.get)
     note = "" if m == method else f" (the {codes.shape[1]}-D codes drawn with PCA)"
     st.caption(md("{} map{}; dotted line: the path, through the projection.", m, note))
 

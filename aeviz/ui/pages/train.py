@@ -14,28 +14,32 @@ import streamlit as st
 
 from aeviz.render import figures
 from aeviz.models.config import (AUGMENTS, BACKBONES, DEFAULT_HIDDEN, LIKELIHOODS, LR_SCHEDULES, MAX_AUGMENT_STRENGTH,
-                          MODEL_CHOICES, NOISES, ModelConfig, TrainConfig)
+                          NOISES, ModelConfig, TrainConfig)
 from aeviz.core import limits, owned
 from aeviz.core.errors import ConfigError
 from aeviz.models import compute
 from aeviz.models.families import MODELS
-from aeviz.models.priors import PRIORS, get_prior
-from aeviz.core.paths import safe_name, user_models_dir
-from aeviz.ui import cache, query, sources, state, widgets
+from aeviz.core.paths import pretrained_dir, safe_name, user_models_dir
+from aeviz.ui import cache, datasets, query, sources, state, widgets
+from aeviz.ui.family_fields import family_widgets
 from aeviz.ui.text import md, plain
 from aeviz.training import jobs as tj
 
 JOB = "aeviz.train.job"             # this session's TrainingJob (one at a time)
 ADOPTED = "aeviz.train.adopted"     # the saved path already selected in the other views
+SETTINGS = "_w.train."              # every setting's widget key starts so: all survive a page switch
+ACTIONS = ("_w.train.cancel", "_w.train.save_good")   # buttons under that prefix: not settings
+NAME = "_w.train.name"
+AUTO_NAME = "aeviz.train.auto_name"    # the default "Save as" name last shown
 POLL_S = 1.0
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 LRS = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2)
-DRAWN = ("beta", "noise", "noise_level", "sparsity")   # family fields with their own widget below
 HIDDEN_LABEL = {"mlp": "Hidden sizes", "conv": "Conv channels", "linear": "Hidden sizes (none)"}
 
 
 def main() -> None:
     query.init()
+    state.keep_widgets(SETTINGS, skip=ACTIONS)
     with st.sidebar:
         dataset = widgets.dataset_picker()
     st.title("Train a model")
@@ -127,9 +131,7 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
                                   help="1 = rotations up to 8 degrees, shifts and warps of 1/28 of the side.")
     decay = c2[3].number_input("Weight decay", 0.0, 1.0, 0.0, step=1e-5, format="%.5f", key="_w.train.decay",
                                disabled=fitted)
-    default_name = tj.free_name(user_models_dir(), f"{dataset}-{family}-{latent}")   # -2, -3 if taken
-    name = c[3].text_input("Save as", default_name, key="_w.train.name",
-                           help="Letters, digits, '.', '_' or '-'.")
+    name = _name_input(c[3], f"{datasets.stem(dataset)}-{family}-{latent}")
     overwrite = st.checkbox("Overwrite a model with this name", key="_w.train.overwrite")
     watch = st.checkbox("Record a timeline (watch it form on the Timeline page)", True, key="_w.train.timeline",
                         disabled=fitted, help="Codes of up to 2,000 test images at 24 epochs and the weights "
@@ -169,48 +171,16 @@ def config_form(ds, dataset: str) -> tj.JobSpec | None:
     return spec
 
 
-def family_widgets(cls: type) -> dict[str, object]:
-    """A widget for each field the family reads that has no widget of its own (a new family's
-    coefficient, e.g. cae's contraction; aae's prior), by the field's type; ModelConfig checks
-    the value. A family with a prior choice gets a picture of the prior."""
-    names = [n for n in cls.uses if n not in DRAWN]
-    cols = st.columns(4) if names else []
-    values = {n: _field_widget(cols[i % 4], n, cls) for i, n in enumerate(names)}
-    if "prior" in values:
-        _prior_picture(values["prior"], values.get("prior_components", 10))
-    return values
-
-
-FIELD_HELP = {"prior": "The distribution the discriminator pulls the codes towards: "
-                       + "; ".join(f"{k}: {c.help}" for k, c in PRIORS.items()) + ".",
-              "prior_components": "Components of the mixture prior (one per class for label placement).",
-              "prior_by_label": "Each class is pulled to its own mixture component (Makhzani et al.'s "
-                                "label-conditioned placement; needs a labelled dataset)."}
-
-
-def _field_widget(col, name: str, cls: type):
-    label = name.replace("_", " ").capitalize()
-    default = getattr(ModelConfig(), name)
-    key, help_text = f"_w.train.{name}", FIELD_HELP.get(name, f"{cls.family}: {cls.help}")
-    if isinstance(default, bool):
-        return bool(col.checkbox(label, default, key=key, help=help_text))
-    if isinstance(default, str):
-        choices = MODEL_CHOICES[name]
-        return col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
-    if isinstance(default, int):
-        return int(col.number_input(label, 1, limits.PRIOR_MAX_COMPONENTS, default, key=key, help=help_text))
-    return float(col.number_input(label, 0.0, None, float(default), format="%.4f", key=key, help=help_text))
-
-
-def _prior_picture(prior: str, components: int) -> None:
-    """2,000 draws of the chosen prior in its first two dimensions: what the codes will look like."""
-    try:
-        draws = get_prior(prior, 2, int(components)).sample_numpy(2000, seed=0)
-    except ConfigError as e:
-        st.caption(plain(e))
-        return
-    st.plotly_chart(figures.prior_scatter(draws, f"The {prior} prior (2,000 draws, first two dimensions)"),
-                    key="_w.train.prior_picture", config={"displaylogo": False})
+def _name_input(col, base: str) -> str:
+    """"Save as": "<base>-mine" (-2, -3 if taken, also by a shipped model: two models must not share
+    a label in the pickers) until the user types a name. A keyed input keeps its first value, so a
+    new default (another family or size) is written to its key, and only over the old default."""
+    default = tj.free_name(user_models_dir(), f"{base}-mine", also=(pretrained_dir(),))
+    ss = st.session_state
+    if ss.get(NAME) in (None, ss.get(AUTO_NAME)) and ss.get(NAME) != default:
+        ss[NAME] = default
+    ss[AUTO_NAME] = default
+    return col.text_input("Save as", key=NAME, help="Letters, digits, '.', '_' or '-'.")
 
 
 def progress_panel(job: tj.TrainingJob, polling: bool) -> None:

@@ -39,8 +39,30 @@ def test_landing_view_shows_three_linked_maps_images_and_metrics():
     assert all(v.endswith("%") for v in table["kNN accuracy"])
     caps = _captions(at)
     assert sum("at t = 0.50" in c for c in caps) == 3             # the same path decoded by each model
-    assert sum("off the data" in c for c in caps) == 3            # prior samples, one grid per model
     assert not at.error
+
+
+def _prior_match_shown(at: AppTest) -> dict[str, int]:
+    """Model label -> the prior-match percentage written under its grid of prior samples."""
+    import re
+    found = [re.match(r"(.+?)\\?: a nearest-neighbour test tells its codes from prior draws (\d+)%", c)
+             for c in _captions(at)]
+    return {m[1]: int(m[2]) for m in found if m}
+
+
+def test_the_landing_contrast_is_the_one_measured(monkeypatch):
+    """The page says the AE's space has holes where the VAE's prior lands on codes: the statistic
+    under its prior samples must say so too (offline default: the embedded 28x28 MNIST subset)."""
+    monkeypatch.delenv("AEVIZ_DEFAULT_DATASET")
+    at = _app().run()
+    assert not at.exception, at.exception
+    shown = _prior_match_shown(at)
+    assert list(shown) == ["AE · mnist-ae-2", "VAE · mnist-vae-2", "AAE · mnist-aae-2"], shown
+    ae, vae, aae = shown.values()
+    assert ae > vae + 10 and ae > aae, shown          # README: 73% vs 56% (AAE 64%)
+    table = at.dataframe[0].value
+    # the metrics table shows the same statistic, one decimal more
+    assert [round(float(v.rstrip("%"))) for v in table["prior match (1-NN)"]] == [ae, vae, aae]
 
 
 def test_selection_in_one_map_is_highlighted_in_all_and_reconstructed():
@@ -51,6 +73,17 @@ def test_selection_in_one_map_is_highlighted_in_all_and_reconstructed():
         assert len(sel) == 1 and sorted(int(c[0]) for c in sel[0]["customdata"]) == [0, 5, 9]
     assert any("Selected points (3)" in h.value for h in at.subheader)
     assert sum("reconstructed by" in c for c in _captions(at)) == 3
+
+
+def test_clear_selection_unhighlights_every_map():
+    at = _app(**{state.SELECTION: [0, 5, 9]}).run()
+    assert any(c.value.startswith("3 points selected") for c in at.caption)
+    at.button(key="_w.clear_selection").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[state.SELECTION] == []
+    assert not [t for spec in _specs(at) for t in spec["data"] if t.get("name") == "selected"]
+    assert not any("Selected points" in h.value for h in at.subheader)
+    assert any(c.value.startswith("Tip: click a point") for c in at.caption)
 
 
 def test_moving_the_slider_changes_the_decoded_images():
@@ -68,6 +101,7 @@ def test_moving_the_slider_changes_the_decoded_images():
 
 def test_a_shared_link_reopens_the_view():
     at = _app()
+    at.query_params["dataset"] = "digits"
     at.query_params["models"] = "pretrained:digits-vae-2,pca:digits-2"
     at.query_params["proj"] = "pca"
     at.query_params["a"] = "10"
@@ -97,7 +131,7 @@ def test_a_broken_model_shows_an_error_and_the_others_still_draw(tmp_path):
     folder = save_checkpoint(user_models_dir() / "broken-ae",
                              build(ModelConfig(family="ae", input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))))
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
-    at = _app(**{state.COMPARE_MODELS: ["user:broken-ae", "pca:digits-2"]}).run()
+    at = _app(**{state.DATASET: "digits", state.COMPARE_MODELS: ["user:broken-ae", "pca:digits-2"]}).run()
     assert not at.exception, at.exception
     assert at.error and "broken-ae" in at.error[0].value
     assert len(_specs(at)) == 1                                  # PCA's map is still there

@@ -60,3 +60,15 @@ def test_higher_dimensional_model_goes_through_the_inverse(app):
     _ok(app)
     assert app.metric and any("Round trip" in c.value for c in app.caption)
     assert len([s for s in app.slider if s.key and s.key.startswith("_w.decode.dim")]) == 4
+
+
+def test_sliders_start_at_a_new_decoded_place_and_reset_goes_back_to_it(app):
+    app.session_state["aeviz.decode.point"] = [0.4, -0.7]
+    app.run()
+    app.slider(key="_w.decode.dim0").set_value(app.slider(key="_w.decode.dim0").min).run()
+    assert app.slider(key="_w.decode.dim0").value != pytest.approx(0.4)
+    app.button(key="_w.decode.reset").click().run()
+    _ok(app)
+    assert app.slider(key="_w.decode.dim0").value == pytest.approx(0.4)
+    app.number_input(key="_w.decode.y").set_value(0.25).run()          # a new place moves them
+    assert app.slider(key="_w.decode.dim1").value == pytest.approx(0.25)

@@ -17,7 +17,9 @@ TIMEOUT = 240
 
 
 def _explore(**seed) -> AppTest:
+    """Explore on the 8x8 digits (small and fast; the offline default is the 28x28 MNIST subset)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    seed.setdefault(state.DATASET, "digits")
     for k, v in seed.items():
         at.session_state[k] = v
     return at.switch_page(PAGE).run()
@@ -50,6 +52,31 @@ def test_selected_point_shows_input_reconstruction_and_neighbours():
     captions = [c for img in at.image for c in img.captions]
     assert "input" in captions and "reconstruction" in captions
     assert any("nearest codes share its label" in c.value for c in at.caption)
+
+
+def test_many_selected_points_show_as_grids_of_inputs_and_reconstructions():
+    at = _explore(**{state.SELECTION: [2, 7, 11]})
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "3 points selected"
+    grids = {c: img.value for img in at.image for c in img.captions}
+    assert set(grids) == {"3 inputs", "3 reconstructions"}            # no single-point detail
+    assert not any("nearest codes" in c.value for c in at.caption)
+
+
+def test_the_grid_is_bounded_and_says_how_many_it_shows():
+    at = _explore(**{state.SELECTION: list(range(100))})
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "100 points selected"
+    assert any(c.value.startswith("Showing the first 64 (by index)") for c in at.caption)
+    assert {c for img in at.image for c in img.captions} == {"64 inputs", "64 reconstructions"}
+
+
+def test_clear_selection_empties_it():
+    at = _explore(**{state.SELECTION: [5]})
+    at.button(key="_w.clear_selection").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[state.SELECTION] == []
+    assert any("Click a point" in i.value for i in at.info)
 
 
 def test_colour_by_error_and_posterior_cloud_for_a_vae():

@@ -107,6 +107,28 @@ def test_an_aae_gets_a_prior_picker_with_a_picture_and_trains_by_label(app):
     assert (user_models_dir() / "aae-run" / "timeline.npz").is_file()       # recorded by default
 
 
+def test_the_default_name_is_never_a_shipped_models_and_follows_the_settings(app, monkeypatch, tmp_path):
+    from aeviz.ui import sources
+    shipped = tmp_path / "zoo"
+    (shipped / "digits-vae-2-mine").mkdir(parents=True)      # even a shipped "-mine" name is skipped
+    monkeypatch.setenv("AEVIZ_PRETRAINED_DIR", str(shipped))
+    app.run()
+    name = app.text_input(key="_w.train.name")
+    assert name.value == "digits-vae-2-mine-2"
+    app.selectbox(key="_w.train.family").set_value("ae").run()    # untouched: the default follows
+    assert app.text_input(key="_w.train.name").value == "digits-ae-2-mine"
+    app.text_input(key="_w.train.name").set_value("typed").run()
+    app.number_input(key="_w.train.latent").set_value(8).run()    # typed: it stays
+    assert app.text_input(key="_w.train.name").value == "typed"
+    # a model saved under the default name is told apart from the shipped one in every picker
+    state.own_models().add("digits-vae-2-mine")
+    tiny = tmp_path / "models"
+    monkeypatch.setenv("AEVIZ_MODELS_DIR", str(tiny))
+    from conftest import tiny_checkpoint
+    tiny_checkpoint(tiny / "digits-vae-2-mine", "vae", 2)
+    assert sources.model_label("user:digits-vae-2-mine") == "VAE · digits-vae-2-mine (yours)"
+
+
 def test_bad_settings_are_refused_before_starting(app):
     app.run()
     app.text_input(key="_w.train.hidden.mlp").set_value("256,abc").run()
@@ -197,15 +219,14 @@ def test_diverged_job_explains_and_can_keep_the_last_good_weights(app, monkeypat
 
 
 def test_a_name_another_session_is_training_is_refused_and_not_the_default(app):
-    job = _job("digits-vae-2", 5000).start()           # session A trains the default name
+    job = _job("digits-vae-2-mine", 5000).start()      # session A trains the default name
     try:
         while job.snapshot().state != "running":
             time.sleep(0.02)
         app.run()                                       # session B
-        default = app.text_input(key="_w.train.name").value
-        assert default != "digits-vae-2" and default.startswith("digits-vae-2-")
+        assert app.text_input(key="_w.train.name").value == "digits-vae-2-mine-2"
         assert not app.warning and not app.button[0].disabled
-        app.text_input(key="_w.train.name").set_value("digits-vae-2")
+        app.text_input(key="_w.train.name").set_value("digits-vae-2-mine")
         app.checkbox(key="_w.train.overwrite").check().run()
         assert any("another training is writing" in w.value for w in app.warning)
         assert app.button[0].disabled
