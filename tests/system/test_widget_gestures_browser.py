@@ -117,23 +117,7 @@ def test_interpolate_click_choice_survives_a_via_error_and_a_page_switch(tmp_pat
         no_exception(page)
 
 
-def _choose(page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=re.compile(f"^{re.escape(option)}")).click()
 
 
-def _type(page, label: str, text: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(text)
-    box.press("Enter")
 
 
-def _train_settings(page) -> dict:
-    """The Train settings as the user sees them."""
-    value = lambda label: page.get_by_label(label, exact=True).input_value()      # noqa: E731
-    return {"family": value("Model family"), "schedule": value("Learning-rate schedule"),
-            "hidden": value("Hidden sizes"), "latent": value("Latent size"), "epochs": value("Epochs"),
-            "name": value("Save as"),
-            "batch": _slider(page, "Batch size").locator('[data-testid="stSliderThumbValue"]').inner_text(),
-            "overwrite": page.get_by_role("checkbox", name="Overwrite a model with this name").is_checked(),
-            "timeline": page.get_by_role("checkbox", name=re.compile("^Record a timeline")).is_checked()}
