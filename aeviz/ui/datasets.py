@@ -124,13 +124,13 @@ def _store(ds: Dataset, name: str, where: str) -> Dataset:
     session = sources.session_dir()
     root = session / DATA_DIR
     size = sum(getattr(ds, a).nbytes + 128 for a in _ARRAYS)     # + each .npy header
-    mine = sources._folder_bytes(root) if root.is_dir() else 0
+    mine = sources.folder_bytes(root) if root.is_dir() else 0
     if mine + size > limits.UPLOAD_SESSION_MAX_DATA_BYTES:
         raise DataError(f"{where} makes {size / 2**20:.0f} MB of samples and this session keeps "
                         f"{mine / 2**20:.0f} MB of uploaded data already; one session keeps at most "
                         f"{limits.UPLOAD_SESSION_MAX_DATA_BYTES // 2**20} MB: remove an uploaded dataset "
                         "(✕ beside its name) or upload fewer samples")
-    held = sources._other_sessions_bytes(session) + sources._folder_bytes(session)
+    held = sources.other_sessions_bytes(session) + sources.folder_bytes(session)
     if held + size > limits.UPLOAD_SERVER_MAX_BYTES:
         raise DataError(f"this server keeps {held / 2**20:.0f} MB of uploads for all its sessions and at "
                         f"most {limits.UPLOAD_SERVER_MAX_BYTES // 2**20} MB: {where} ({size / 2**20:.0f} MB "

@@ -161,14 +161,15 @@ def list_models(dataset: str, sample_shape: tuple[int, ...]) -> list[str]:
                     if (p / checkpoint.CONFIG).is_file() and _valid_name(p.name)]
     ids += list(state.uploads())
     ids += [f"pca:{dataset}-{k}" for k in (2, 8)]
-    usable = []
+    own, other = [], []
     for model_id in dict.fromkeys(ids):        # dedupe, keep order
         try:
-            if _fits(model_meta(model_id), dataset, sample_shape):
-                usable.append(model_id)
+            meta = model_meta(model_id)
         except AevizError:
             continue                           # a broken folder is not offered; Explore reports on load
-    return sorted(usable, key=lambda m: not belongs(m, dataset))      # stable: own models first
+        if _fits(meta, dataset, sample_shape):
+            (own if meta["dataset"] in kin(dataset) else other).append(model_id)
+    return own + other
 
 
 def _valid_name(name: str) -> bool:
@@ -266,16 +267,16 @@ def _keep(found: Path, dest: Path, filename: str) -> None:
             if path.is_file() and not path.is_symlink() and mfolder.is_checkpoint_file(rel):
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, dest / rel)
-        used = sum(_folder_bytes(p) for p in dest.parent.iterdir() if p.is_dir() and p != dest
+        used = sum(folder_bytes(p) for p in dest.parent.iterdir() if p.is_dir() and p != dest
                    and not p.name.startswith("."))
-        size = _folder_bytes(dest)
+        size = folder_bytes(dest)
         if used + size > limits.UPLOAD_SESSION_MAX_BYTES:
             raise CheckpointError(
                 f"{filename} holds a {size / 2**20:.0f} MB checkpoint and this session keeps "
                 f"{used / 2**20:.0f} MB of uploads already; one session keeps at most "
                 f"{limits.UPLOAD_SESSION_MAX_BYTES // 2**20} MB: remove an uploaded model (✕ beside "
                 "its name, under the upload box) and upload again")
-        others = _other_sessions_bytes(dest.parent) + _folder_bytes(dest.parent / DATA_DIR)
+        others = other_sessions_bytes(dest.parent) + folder_bytes(dest.parent / DATA_DIR)
         if others + used + size > limits.UPLOAD_SERVER_MAX_BYTES:
             raise CheckpointError(
                 f"this server keeps {(others + used) / 2**20:.0f} MB of uploads for all its sessions "
@@ -314,14 +315,14 @@ def _content_digest(found: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _other_sessions_bytes(own: Path) -> int:
+def other_sessions_bytes(own: Path) -> int:
     """Bytes the other sessions of this machine keep: their ``aeviz-session-*`` folders lie
     beside ours (one person with many tabs still meets the server's limit)."""
-    return sum(_folder_bytes(p) for p in own.parent.glob("aeviz-session-*")
+    return sum(folder_bytes(p) for p in own.parent.glob("aeviz-session-*")
                if p != own and p.is_dir() and not p.is_symlink())
 
 
-def _folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 

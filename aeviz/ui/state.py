@@ -61,8 +61,9 @@ OWN_MODELS = "aeviz.own_models"         # names of user models this session save
 QUERY_APPLIED = "aeviz.query_applied"
 
 DEFAULT_DATASET = "mnist-small"        # AEVIZ_DEFAULT_DATASET picks another (a classroom's own default)
-DEFAULT_COMPARE = ["pretrained:digits-ae-2", "pretrained:digits-vae-2", "pca:digits-2"]
-DEFAULT_EXPLORE = "pretrained:digits-vae-2"
+# Models are chosen per dataset by widgets' pickers (the landing contrast); empty = not chosen yet.
+DEFAULT_COMPARE: list[str] = []
+DEFAULT_EXPLORE = ""
 
 DEFAULTS: dict[str, Any] = {
     SPLIT: "test",

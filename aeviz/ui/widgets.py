@@ -138,6 +138,8 @@ def split_picker(container: Any = st) -> str:
 def model_picker(label: str, dataset: str, sample_shape: tuple[int, ...],
                  key: str = state.EXPLORE_MODEL, container: Any = st) -> str:
     ids = sources.list_models(dataset, sample_shape)
+    if st.session_state.get(key) not in ids and ids:
+        st.session_state[key] = _default_model(dataset, ids)
     chosen = bound(st.selectbox, label, key, container=container, options=ids,
                    format_func=functools.partial(_picker_label, dataset))
     _foreign_note([chosen] if chosen else [], dataset, container)
@@ -173,6 +175,12 @@ def _foreign_note(chosen: list[str], dataset: str, container: Any) -> None:
         container.caption(plain(
             f"{', '.join(_picker_label(dataset, m) for m in foreign)}: it reads inputs of this shape, but "
             f"it never saw {dataset}, so its codes and pictures of it say little about what it learned."))
+
+
+def _default_model(dataset: str, ids: list[str]) -> str:
+    """One model to open on: the VAE of the landing contrast, else its first model."""
+    chosen = _default_models(dataset, ids)
+    return next((m for m in chosen if sources.model_meta(m)["family"] == "vae"), chosen[0] if chosen else ids[0])
 
 
 def _default_models(dataset: str, ids: list[str]) -> list[str]:

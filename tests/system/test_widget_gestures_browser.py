@@ -4,6 +4,7 @@ Keyed widgets keep their browser-side value unless the server writes their key b
 them, which AppTest cannot show: these tests read what the user sees in the DOM.
 """
 import re
+import time
 
 from browser import IMAGE_CHANGE_S, app_in_browser, no_exception
 
@@ -117,7 +118,91 @@ def test_interpolate_click_choice_survives_a_via_error_and_a_page_switch(tmp_pat
         no_exception(page)
 
 
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=re.compile(f"^{re.escape(option)}")).click()
 
 
+def _type(page, label: str, text: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(text)
+    box.press("Enter")
 
 
+def _train_settings(page) -> dict:
+    """The Train settings as the user sees them."""
+    value = lambda label: page.get_by_label(label, exact=True).input_value()      # noqa: E731
+    return {"family": value("Model family"), "schedule": value("Learning-rate schedule"),
+            "hidden": value("Hidden sizes"), "latent": value("Latent size"), "epochs": value("Epochs"),
+            "name": value("Save as"),
+            "batch": _slider(page, "Batch size").locator('[data-testid="stSliderThumbValue"]').inner_text(),
+            "overwrite": page.get_by_role("checkbox", name="Overwrite a model with this name").is_checked(),
+            "timeline": page.get_by_role("checkbox", name=re.compile("^Record a timeline")).is_checked()}
+
+
+def _wait_changed(page, summary: str) -> None:
+    """Wait for the form's summary line (drawn after every setting) to differ from ``summary``."""
+    page.wait_for_function(
+        """old => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(c =>
+             c.textContent.includes('parameters (estimate)') && c.textContent !== old)""", arg=summary)
+
+
+def _name_settled(page) -> None:
+    """Wait until "Save as" shows the name the server's summary line saves to: the browser applies
+    a value the server wrote a moment after it draws the line below."""
+    page.wait_for_function(
+        """() => { const i = document.querySelector('input[aria-label="Save as"]');
+                   return i && [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(c =>
+                     c.textContent.includes('parameters (estimate)') &&
+                     c.textContent.endsWith('saved to ' + i.value)); }""")
+
+
+def _eventually(read, want, seconds: float = 5.0):
+    """``read()`` once it equals ``want`` (values written by the server land a moment late), else
+    its value after ``seconds``: the caller asserts, with a readable diff."""
+    deadline = time.monotonic() + seconds
+    got = read()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = read()
+    return got
+
+
+def test_train_settings_survive_a_page_switch_and_the_default_name_is_no_shipped_models(tmp_path):
+    own = {**DIGITS, "AEVIZ_MODELS_DIR": str(tmp_path / "models")}     # no earlier test's models
+    with app_in_browser(tmp_path, env=own) as (page, port, shots):
+        page.goto(f"http://127.0.0.1:{port}/train")
+        page.get_by_role("heading", name="Train a model").wait_for()
+        page.get_by_text("parameters (estimate)").wait_for()
+        page.set_default_timeout(IMAGE_CHANGE_S * 1000)
+        shown_default = page.get_by_label("Save as", exact=True).input_value()   # asserted below
+        summary = page.get_by_text("parameters (estimate)").inner_text()
+        _type(page, "Latent size", "8")
+        _wait_changed(page, summary)
+        _name_settled(page)
+        followed = page.get_by_label("Save as", exact=True).input_value()      # asserted below
+        _choose(page, "Model family", "ae — ")
+        _choose(page, "Learning-rate schedule", "cosine")
+        _type(page, "Hidden sizes", "64,32")
+        _type(page, "Epochs", "5")
+        _slider(page, "Batch size").locator('input[type="range"]').focus()
+        page.keyboard.press("ArrowRight")                                   # 64 -> 128
+        page.get_by_role("checkbox", name=re.compile("^Record a timeline")).click(force=True)
+        page.get_by_role("checkbox", name="Overwrite a model with this name").click(force=True)
+        _type(page, "Save as", "my-run")
+        page.get_by_text("saved to my-run").wait_for()
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+        before = _train_settings(page)
+        assert before["batch"] == "128" and before["latent"] == "8" and before["overwrite"]
+        page.screenshot(path=str(shots / "gestures-train-set.png"), full_page=True)
+
+        _nav(page, "Decode anywhere", "Decode anywhere")
+        _nav(page, "Train", "Train a model")
+        page.get_by_text("parameters (estimate)").wait_for()
+        _name_settled(page)
+        after = _eventually(lambda: _train_settings(page), before)
+        page.screenshot(path=str(shots / "gestures-train-back.png"), full_page=True)
+        assert after == before
+        # the default name: never a shipped model's (pretrained/digits-vae-2), and it follows the settings
+        assert (shown_default, followed) == ("digits-vae-2-mine", "digits-vae-8-mine")
+        no_exception(page)
